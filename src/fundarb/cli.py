@@ -1,7 +1,134 @@
-"""The ``fundarb`` command."""
+"""The ``fundarb`` command line.
+
+The library never imports this module; it only wires arguments to library calls.
+"""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
 
-def main(argv: list[str] | None = None) -> int:
-    return 0
+from rich.console import Console
+
+from fundarb import __version__
+from fundarb.errors import ConfigError
+from fundarb.logs import setup_logging
+
+__all__ = ["main"]
+
+_DESCRIPTION = """\
+fundarb runs delta-neutral funding-rate arbitrage on perpetual futures, on an execution
+layer that never leaves a leg unhedged. Every command runs on simulated venues unless a
+config says otherwise: nothing here touches a real exchange.
+"""
+
+_DEMO_HELP = """\
+Run two simulated venues (alpha and beta) for a few simulated minutes and show their order
+books, trades and funding rates live; then buy on alpha and sell on beta with a market and a
+passive post-only limit order on each, and print the orders, fills, fees and positions.
+Unfilled limit remainders are cancelled: the demo leaves no order open.
+"""
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number above zero, got {text}")
+    return value
+
+
+def _positive_decimal(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value.is_finite() or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number above zero, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fundarb",
+        description=_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"fundarb {__version__}")
+    parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="structured logs on stderr at this level (default: %(default)s)",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    demo = commands.add_parser(
+        "demo",
+        help="two simulated venues, live, then a market and a limit order on each",
+        description=_DEMO_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    demo.add_argument(
+        "--minutes",
+        type=_positive_float,
+        default=3.0,
+        help="simulated minutes of the live view (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--speed",
+        type=_positive_float,
+        default=20.0,
+        help="simulated seconds per real second (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--seed",
+        type=int,
+        default=7,
+        help="market model seed; the same seed replays the same market (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--quantity",
+        type=_positive_decimal,
+        default=Decimal("0.05"),
+        help="BTC per order (default: %(default)s)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``fundarb`` command. Returns the process exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(getattr(logging, args.log_level))
+    if args.command is None:
+        parser.print_help()
+        return 2
+    if args.command == "demo":
+        return _demo(args)
+    parser.error(f"unknown command {args.command}")
+    return 2  # pragma: no cover - parser.error exits
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from fundarb.demo import DemoConfig, run_demo
+
+    try:
+        config = DemoConfig(
+            minutes=args.minutes, speed=args.speed, seed=args.seed, quantity=args.quantity
+        )
+    except ConfigError as exc:
+        print(f"fundarb demo: {exc}", file=sys.stderr)
+        return 2
+    console = Console()
+    try:
+        report = asyncio.run(run_demo(config, console))
+    except KeyboardInterrupt:
+        console.print("interrupted: the simulated venues were closed")
+        return 130
+    return 0 if report.open_orders_left == 0 else 1

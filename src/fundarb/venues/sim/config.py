@@ -122,7 +122,9 @@ class MarketModelConfig:
 
     ``volatility_per_sqrt_s`` is the standard deviation of the log mid per √second
     (0.0001 ≈ 56 % a year). Taker orders arrive as a Poisson process at
-    ``taker_rate_per_s`` per side, with exponentially distributed sizes.
+    ``taker_rate_per_s`` per side, with exponentially distributed sizes. Venues given the
+    same ``price_seed`` follow the same fair price path (a market quoted on several venues);
+    their depth and flow still come from each venue's own seed.
     """
 
     step_s: float = 0.25
@@ -134,6 +136,7 @@ class MarketModelConfig:
     depth_growth_per_level: float = 0.08
     replenish_fraction_per_step: float = 0.15
     taker_rate_per_s: float = 2.0
+    price_seed: int | None = None
 
     def __post_init__(self) -> None:
         _positive(
@@ -212,7 +215,9 @@ class SimConfig:
     ``market`` is ``"synthetic"`` (the market model moves prices and sends taker flow),
     ``"static"`` (a book that only changes when orders trade against it; tests set it),
     or a :class:`ReplayConfig`. Latency is one way, applied to the request and to the
-    response; ``latency_jitter_s`` adds a uniform random part.
+    response; ``latency_jitter_s`` adds a uniform random part. Latency and ``timeout_s`` are
+    seconds of the event loop's clock; ``time_scale`` speeds up the venue's own clock
+    (market, funding, fault windows) relative to it.
     """
 
     venue: str = "sim"
@@ -230,6 +235,7 @@ class SimConfig:
     timeout_s: float = 10.0  # how long a call that times out takes to raise
     seed: int = 0
     start_time: datetime = datetime(2024, 1, 1, tzinfo=UTC)
+    time_scale: float = 1.0  # venue seconds per loop second (the demo runs faster than life)
 
     def __post_init__(self) -> None:
         if not self.venue or not self.venue.strip():
@@ -252,7 +258,12 @@ class SimConfig:
             initial_balance=self.initial_balance,
             liquidation_fee_rate=self.liquidation_fee_rate,
         )
-        _positive("sim", timeout_s=self.timeout_s, default_leverage=self.default_leverage)
+        _positive(
+            "sim",
+            timeout_s=self.timeout_s,
+            default_leverage=self.default_leverage,
+            time_scale=self.time_scale,
+        )
         for name in ("maker_fee_rate", "taker_fee_rate"):
             value = getattr(self, name)
             if not (isinstance(value, Decimal) and value.is_finite() and abs(value) < 1):

@@ -124,6 +124,11 @@ class VenueCore:
                         sym,
                         config.model,
                         random.Random(rng.getrandbits(64)),
+                        random.Random(
+                            f"{config.model.price_seed}:{sym.symbol}"
+                            if config.model.price_seed is not None
+                            else rng.getrandbits(64)
+                        ),
                         start=start,
                         tape=self.tapes[sym.symbol],
                     )
@@ -548,6 +553,15 @@ class VenueCore:
         self.funding_payments.append(payment)
         self.outbox.append(payment)
         self._check_liquidation()
+
+    def check_liquidation(self) -> None:
+        """Liquidate if the market has moved the account below maintenance margin.
+
+        For moves made from outside :meth:`advance` (an operator setting the book or
+        sending taker flow); the market sources are checked inside ``advance``.
+        """
+        if self.account.open_symbols():
+            self._check_liquidation()
 
     def _check_liquidation(self) -> None:
         marks = self.marks()

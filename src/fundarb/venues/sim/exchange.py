@@ -112,6 +112,7 @@ class SimulatedExchange:
         self._subscribers: list[asyncio.Queue[VenueEvent]] = []
         self._served: dict[str, dict[str, Any]] = {}
         self._driver: asyncio.Task[None] | None = None
+        self._loop_start: float | None = None
         self._wakeup = asyncio.Event()
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -137,11 +138,11 @@ class SimulatedExchange:
 
     async def _drive(self) -> None:
         core = self._state()
-        loop = asyncio.get_running_loop()
+        scale = self.config.time_scale
         while True:
-            core.advance(loop.time())
+            core.advance(self._now())
             self._flush(core)
-            delay = core.next_event_time() - loop.time()
+            delay = (core.next_event_time() - self._now()) / scale
             if delay > 0:
                 self._wakeup.clear()
                 try:
@@ -150,10 +151,16 @@ class SimulatedExchange:
                 except TimeoutError:
                     pass
 
+    def _now(self) -> float:
+        """Venue time in seconds: the loop's clock, sped up by ``time_scale``."""
+        loop_now = asyncio.get_running_loop().time()
+        if self._loop_start is None:
+            self._loop_start = loop_now
+        return self._loop_start + (loop_now - self._loop_start) * self.config.time_scale
+
     def _state(self) -> VenueCore:
         if self._core is None:
-            start = asyncio.get_running_loop().time()
-            self._core = VenueCore(self.config, start=start, capture=self._capture)
+            self._core = VenueCore(self.config, start=self._now(), capture=self._capture)
         return self._core
 
     @property
@@ -379,10 +386,14 @@ class SimulatedExchange:
             return out
 
         new_bids, new_asks = levels(bids), levels(asks)
+        # Remove only the levels that are gone: zeroing a level that stays would wipe the
+        # queue ahead of our resting orders there and move them to the front.
+        kept_bids, kept_asks = {t for t, _ in new_bids}, {t for t, _ in new_asks}
         engine.apply_depth(
-            [(t, 0) for t in engine.book.bids] + new_bids,
-            [(t, 0) for t in engine.book.asks] + new_asks,
+            [(t, 0) for t in engine.book.bids if t not in kept_bids] + new_bids,
+            [(t, 0) for t in engine.book.asks if t not in kept_asks] + new_asks,
         )
+        core.check_liquidation()
         self._flush(core)
 
     def trade_from_market(self, symbol: str, side: Side | str, quantity: Decimal) -> Decimal:
@@ -394,6 +405,7 @@ class SimulatedExchange:
         trades = core.engines[symbol].sweep(lots, taker_is_buy)
         for tick, traded in trades:
             core.tapes[symbol].append((core.now, tick, traded, taker_is_buy))
+        core.check_liquidation()
         self._flush(core)
         return sum(traded for _, traded in trades) * spec.lot_size
 
@@ -554,8 +566,7 @@ class SimulatedExchange:
         Returns the core, the fault to apply to this call (if any), and extra answer delay.
         """
         core = self._state()
-        loop = asyncio.get_running_loop()
-        since_start = loop.time() - core.start
+        since_start = self._now() - core.start
         gate = self.faults.take(method, symbol, since_start, GATE_KINDS)
         extra = gate.delay_s if gate is not None and gate.kind is FaultKind.SLOW else 0.0
         delay = self._one_way()
@@ -575,7 +586,7 @@ class SimulatedExchange:
                 venue=self.config.venue,
                 symbol=symbol,
             )
-        core.advance(loop.time())
+        core.advance(self._now())
         self._flush(core)
         fault = self.faults.take(method, symbol, since_start)
         if fault is not None:

@@ -45,6 +45,7 @@ class SyntheticMarket:
         symbol: SymbolConfig,
         model: MarketModelConfig,
         rng: random.Random,
+        price_rng: random.Random,
         *,
         start: float,
         tape: deque[PublicTrade],
@@ -52,7 +53,8 @@ class SyntheticMarket:
         self.symbol = symbol.symbol
         self._engine = engine
         self._model = model
-        self._rng = rng
+        self._rng = rng  # depth and taker flow
+        self._price_rng = price_rng  # the fair price path (may be shared between venues)
         self._tape = tape
         self._tick_size = float(symbol.tick_size)
         self._fair = float(symbol.initial_price)
@@ -61,7 +63,7 @@ class SyntheticMarket:
         self._next_step = start + model.step_s
         self._next_buy = start + self._interarrival()
         self._next_sell = start + self._interarrival()
-        self._reshape(initial=True)
+        self._reshape()
 
     @property
     def fair_price(self) -> float:
@@ -93,13 +95,14 @@ class SyntheticMarket:
     def _step(self) -> None:
         model = self._model
         dt = model.step_s
-        shock = model.volatility_per_sqrt_s * math.sqrt(dt) * self._rng.gauss(0.0, 1.0)
-        if model.jump_rate_per_s and self._rng.random() < model.jump_rate_per_s * dt:
-            shock += self._rng.gauss(0.0, model.jump_sigma)
+        rng = self._price_rng
+        shock = model.volatility_per_sqrt_s * math.sqrt(dt) * rng.gauss(0.0, 1.0)
+        if model.jump_rate_per_s and rng.random() < model.jump_rate_per_s * dt:
+            shock += rng.gauss(0.0, model.jump_sigma)
         self._fair *= math.exp(shock)
-        self._reshape(initial=False)
+        self._reshape()
 
-    def _reshape(self, *, initial: bool) -> None:
+    def _reshape(self) -> None:
         """Move the depth profile to the fair price, refill thin levels, drop far ones."""
         model = self._model
         book = self._engine.book
@@ -116,7 +119,7 @@ class SyntheticMarket:
         if book.best_ask != NO_ASK:
             asks.extend((t, 0) for t in book.asks if t < best_ask or t > deepest_ask)
         rng = self._rng
-        refill = 1.0 if initial else model.replenish_fraction_per_step
+        refill = model.replenish_fraction_per_step
         for i in range(model.depth_levels):
             target = self._level_lots * (1.0 + model.depth_growth_per_level * i)
             for tick, levels, out in (
@@ -125,6 +128,8 @@ class SyntheticMarket:
             ):
                 have = levels.get(tick, 0)
                 want = target * (0.5 + rng.random())
-                if have < want:
+                if have == 0:  # a new level appears at its usual size
+                    out.append((tick, max(1, round(want))))
+                elif have < want:  # a level that traded refills gradually
                     out.append((tick, have + max(1, round((want - have) * refill))))
         self._engine.apply_depth(bids, asks)

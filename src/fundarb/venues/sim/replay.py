@@ -109,7 +109,11 @@ def _lines(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
 
 
 def load_capture(path: Path, *, tick_size: Decimal, lot_size: Decimal) -> Capture:
-    """Parse and sync a capture. Raises ``ValueError`` if it has no snapshot or a gap."""
+    """Parse and sync a capture. Raises ``ValueError`` if it has no snapshot or a gap.
+
+    Messages before the snapshot are kept only while no snapshot has been seen (diffs
+    received before it may still bridge it); after it, each message is parsed as it comes.
+    """
     ticks = _Units(tick_size)
     lots = _Units(lot_size)
 
@@ -117,47 +121,25 @@ def load_capture(path: Path, *, tick_size: Decimal, lot_size: Decimal) -> Captur
         assert isinstance(raw, list)
         return [(ticks(p), lots(q)) for p, q in raw]
 
-    pending: list[tuple[int, str, dict[str, object]]] = []
-    snapshot: dict[str, object] | None = None
+    capture: Capture | None = None
+    early: list[tuple[int, dict[str, object]]] = []  # depth diffs received before the snapshot
     snapshot_ns = 0
-    symbol = ""
-    for stamp, message in _lines(path):
-        if "lastUpdateId" in message:
-            snapshot, snapshot_ns = message, stamp
-            pending = [p for p in pending if p[1] == "depth"]  # only diffs may bridge it
-            continue
-        stream = str(message.get("stream", ""))
-        data = message.get("data")
-        if not isinstance(data, dict):
-            continue
-        symbol = symbol or str(data.get("s", ""))
-        kind = "depth" if "@depth" in stream else stream.rsplit("@", 1)[-1]
-        if snapshot is None and kind != "depth":
-            continue
-        pending.append((stamp, kind, data))
-    if snapshot is None:
-        raise ValueError(f"{path}: no depth snapshot (lastUpdateId) in the capture")
-
-    snapshot_id = int(str(snapshot["lastUpdateId"]))
-    capture = Capture(
-        symbol=symbol,
-        tick_size=tick_size,
-        lot_size=lot_size,
-        snapshot_id=snapshot_id,
-        snapshot_time=datetime.fromtimestamp(int(str(snapshot["E"])) / 1000, tz=UTC),
-        snapshot_bids=levels(snapshot["bids"]),
-        snapshot_asks=levels(snapshot["asks"]),
-    )
     last_u: int | None = None
-    for stamp, kind, data in pending:
+    symbol = ""
+
+    def add(stamp: int, stream: str, data: dict[str, object]) -> None:
+        nonlocal last_u
+        assert capture is not None
         time_s = max(0.0, (stamp - snapshot_ns) / 1e9)
-        if kind == "depth":
+        if "@depth" in stream:
             first, last, prev = int(str(data["U"])), int(str(data["u"])), int(str(data["pu"]))
-            if last < snapshot_id:
-                continue
+            if last < capture.snapshot_id:
+                return
             if last_u is None:
-                if not first <= snapshot_id <= last:
-                    raise ValueError(f"{path}: first diff after the snapshot does not bridge it")
+                if not first <= capture.snapshot_id <= last:
+                    raise ValueError(
+                        f"{path}: the first diff after the snapshot does not bridge it"
+                    )
             elif prev != last_u:
                 raise ValueError(f"{path}: gap in the diff chain at u={last} (pu={prev})")
             last_u = last
@@ -165,12 +147,12 @@ def load_capture(path: Path, *, tick_size: Decimal, lot_size: Decimal) -> Captur
             capture.diffs.append(
                 DepthDiff(time_s, first, last, prev, levels(data["b"]), levels(data["a"]))
             )
-        elif kind == "trade" and stamp >= snapshot_ns:
+        elif stream.endswith("@trade") and stamp >= snapshot_ns:
             capture.order.append((1, len(capture.trades)))
             capture.trades.append(
                 TradePrint(time_s, ticks(str(data["p"])), lots(str(data["q"])), not data["m"])
             )
-        elif kind == "bookTicker" and stamp >= snapshot_ns:
+        elif stream.endswith("@bookTicker") and stamp >= snapshot_ns:
             capture.tickers.append(
                 BookTicker(
                     time_s,
@@ -181,6 +163,34 @@ def load_capture(path: Path, *, tick_size: Decimal, lot_size: Decimal) -> Captur
                     lots(str(data["A"])),
                 )
             )
+
+    for stamp, message in _lines(path):
+        if "lastUpdateId" in message:
+            snapshot_ns = stamp
+            capture = Capture(
+                symbol=symbol,
+                tick_size=tick_size,
+                lot_size=lot_size,
+                snapshot_id=int(str(message["lastUpdateId"])),
+                snapshot_time=datetime.fromtimestamp(int(str(message["E"])) / 1000, tz=UTC),
+                snapshot_bids=levels(message["bids"]),
+                snapshot_asks=levels(message["asks"]),
+            )
+            for early_stamp, data in early:
+                add(early_stamp, "@depth", data)
+            early.clear()
+            continue
+        stream = str(message.get("stream", ""))
+        data = message.get("data")
+        if not isinstance(data, dict):
+            continue
+        symbol = symbol or str(data.get("s", ""))
+        if capture is not None:
+            add(stamp, stream, data)
+        elif "@depth" in stream:
+            early.append((stamp, data))
+    if capture is None:
+        raise ValueError(f"{path}: no depth snapshot (lastUpdateId) in the capture")
     return capture
 
 

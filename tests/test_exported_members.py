@@ -1,0 +1,92 @@
+"""The public API is pinned: renaming or dropping a public name is a conscious act."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+EXPORTED = {
+    "fundarb.errors": [
+        "AmbiguousError",
+        "ConfigError",
+        "ErrorClass",
+        "FundarbError",
+        "InvalidOrderError",
+        "OrderRejectedError",
+        "RateLimitedError",
+        "RequestTimeoutError",
+        "RetryableError",
+        "UnknownSymbolError",
+        "VenueError",
+        "VenueUnavailableError",
+        "classify_error",
+    ],
+    "fundarb.venues": [
+        "Balance",
+        "BalanceProvider",
+        "EventStreamProvider",
+        "ExchangeClient",
+        "FeeProvider",
+        "FeeSchedule",
+        "Fill",
+        "FundingPayment",
+        "FundingRate",
+        "FundingRateProvider",
+        "Liquidation",
+        "Liquidity",
+        "MarketSpec",
+        "MarketSpecProvider",
+        "OrderCheck",
+        "OrderInfo",
+        "OrderLookup",
+        "OrderResult",
+        "OrderStatus",
+        "OrderUpdate",
+        "Position",
+        "PositionProvider",
+        "RejectReason",
+        "Side",
+        "TimeInForce",
+        "VenueEvent",
+        "normalize_status",
+        "parse_side",
+    ],
+    "fundarb.venues.sim": [
+        "Capture",
+        "Fault",
+        "FaultKind",
+        "FundingConfig",
+        "MarketModelConfig",
+        "ReplayConfig",
+        "SimConfig",
+        "SimulatedExchange",
+        "SymbolConfig",
+        "binance_btcusdt",
+        "load_capture",
+    ],
+}
+
+
+@pytest.mark.parametrize(("module_name", "expected"), EXPORTED.items())
+def test_public_names_are_pinned(module_name: str, expected: list[str]) -> None:
+    module = importlib.import_module(module_name)
+
+    assert module.__all__ == expected
+
+
+@pytest.mark.parametrize("module_name", EXPORTED)
+def test_all_is_sorted(module_name: str) -> None:
+    exported = importlib.import_module(module_name).__all__
+
+    assert exported == sorted(exported)
+
+
+@pytest.mark.parametrize(
+    ("module_name", "name"),
+    [(module_name, name) for module_name, names in EXPORTED.items() for name in names],
+)
+def test_each_exported_name_is_importable(module_name: str, name: str) -> None:
+    module = importlib.import_module(module_name)
+
+    assert getattr(module, name, None) is not None, f"{module_name}.{name} is not importable"
