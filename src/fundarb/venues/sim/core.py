@@ -426,7 +426,8 @@ class VenueCore:
             average_fill_price=self._average_price(order),
         )
 
-    def set_leverage(self, symbol: str, leverage: int) -> int:
+    def check_leverage(self, symbol: str, leverage: object) -> None:
+        """Raise :class:`InvalidOrderError` unless ``leverage`` is an int the symbol allows."""
         cfg = self.symbols[symbol]
         if (
             isinstance(leverage, bool)
@@ -438,6 +439,9 @@ class VenueCore:
                 venue=self.name,
                 symbol=symbol,
             )
+
+    def set_leverage(self, symbol: str, leverage: int) -> int:
+        self.check_leverage(symbol, leverage)
         state = self.account.positions[symbol]
         previous = state.leverage
         state.leverage = leverage

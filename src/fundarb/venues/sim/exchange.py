@@ -35,7 +35,7 @@ from fundarb.errors import (
     VenueUnavailableError,
 )
 from fundarb.logs import log_event
-from fundarb.numbers import to_positive_decimal
+from fundarb.numbers import to_decimal, to_positive_decimal
 from fundarb.venues.accounts import Balance, Position
 from fundarb.venues.interface import VenueEvent
 from fundarb.venues.markets import FeeSchedule, FundingRate, MarketSpec
@@ -68,6 +68,7 @@ _TIF_SPELLINGS = {
     "POSTONLY": TimeInForce.POST_ONLY,
 }
 _MAX_LEVELS = 5000
+_DRIVER_TICK_S = 0.001
 
 
 @functools.lru_cache(maxsize=4)
@@ -144,9 +145,11 @@ class SimulatedExchange:
             self._flush(core)
             delay = (core.next_event_time() - self._now()) / scale
             if delay > 0:
+                # at least a millisecond: a clock may not resolve a smaller step (looptime
+                # does not), and waking early for an event we cannot reach would spin
                 self._wakeup.clear()
                 try:
-                    async with asyncio.timeout(min(delay, 3600.0)):
+                    async with asyncio.timeout(min(max(delay, _DRIVER_TICK_S), 3600.0)):
                         await self._wakeup.wait()
                 except TimeoutError:
                     pass
@@ -206,7 +209,9 @@ class SimulatedExchange:
         **opts: Any,
     ) -> OrderResult:
         """Place a limit order. ``opts``: ``post_only``, ``time_in_force``, ``client_order_id``."""
-        request = self._request(contract_id, quantity, price, side, reduce_only, opts, _LIMIT_OPTS)
+        request = self._request(
+            contract_id, quantity, price, side, reduce_only, opts, _LIMIT_OPTS, limit=True
+        )
         return await self._place("place_limit_order", request)
 
     async def place_market_order(
@@ -218,7 +223,9 @@ class SimulatedExchange:
         **opts: Any,
     ) -> OrderResult:
         """Place a market order. ``opts``: ``client_order_id``."""
-        request = self._request(contract_id, quantity, None, side, reduce_only, opts, _MARKET_OPTS)
+        request = self._request(
+            contract_id, quantity, None, side, reduce_only, opts, _MARKET_OPTS, limit=False
+        )
         return await self._place("place_market_order", request)
 
     async def cancel_order(self, order_id: str) -> OrderResult:
@@ -301,6 +308,7 @@ class SimulatedExchange:
 
     async def set_leverage(self, symbol: str, leverage: int) -> int:
         self._check_symbol(symbol)
+        self._state().check_leverage(symbol, leverage)
         core, _, extra = await self._arrive("set_leverage", symbol)
         confirmed = core.set_leverage(symbol, leverage)
         await self._respond(extra)
@@ -337,6 +345,8 @@ class SimulatedExchange:
 
     async def get_fills(self, symbol: str | None = None) -> Sequence[Fill]:
         """Our fills as the venue reports them (a late-reported fill appears when reported)."""
+        if symbol is not None:
+            self._check_symbol(symbol)
         core, _, extra = await self._arrive("get_fills", symbol)
         fills = [f for f in core.fills if symbol is None or f.symbol == symbol]
         await self._respond(extra)
@@ -358,6 +368,10 @@ class SimulatedExchange:
         """The public tape, newest last: (price, quantity, taker side)."""
         core = self._state()
         spec = core.spec(symbol)
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise InvalidOrderError(
+                f"limit must be an int of 1 or more, got {limit!r}", venue=self.config.venue
+            )
         tape = list(core.tapes[symbol])[-limit:]
         return [
             (tick * spec.tick_size, lots * spec.lot_size, Side.BUY if buy else Side.SELL)
@@ -379,7 +393,10 @@ class SimulatedExchange:
         def levels(raw: Sequence[tuple[Decimal | str, Decimal | str]]) -> list[tuple[int, int]]:
             out = []
             for price, size in raw:
-                p, q = Decimal(str(price)), Decimal(str(size))
+                try:
+                    p, q = to_decimal(price, name="price"), to_decimal(size, name="size")
+                except ValueError as exc:
+                    raise ValueError(f"level ({price}, {size}): {exc}") from None
                 if not (spec.on_tick(p) and spec.on_lot(q)) or p <= 0 or q < 0:
                     raise ValueError(f"level ({price}, {size}) is not on the tick and lot grid")
                 out.append((int(p / spec.tick_size), int(q / spec.lot_size)))
@@ -400,8 +417,11 @@ class SimulatedExchange:
         """Send a taker order from the market into the book now; return the quantity traded."""
         core = self._state()
         spec = core.spec(symbol)
-        lots = int(to_positive_decimal(quantity, name="quantity") / spec.lot_size)
-        taker_is_buy = parse_side(side) is Side.BUY
+        try:
+            lots = int(to_positive_decimal(quantity, name="quantity") / spec.lot_size)
+            taker_is_buy = parse_side(side) is Side.BUY
+        except ValueError as exc:
+            raise InvalidOrderError(str(exc), venue=self.config.venue, symbol=symbol) from None
         trades = core.engines[symbol].sweep(lots, taker_is_buy)
         for tick, traded in trades:
             core.tapes[symbol].append((core.now, tick, traded, taker_is_buy))
@@ -436,6 +456,8 @@ class SimulatedExchange:
         reduce_only: object,
         opts: dict[str, Any],
         allowed: frozenset[str],
+        *,
+        limit: bool,
     ) -> OrderRequest:
         venue = self.config.venue
         client_order_id = opts.get("client_order_id")
@@ -450,11 +472,11 @@ class SimulatedExchange:
             raise InvalidOrderError(
                 f"unsupported order options {sorted(unknown)}; allowed: {sorted(allowed)}", **where
             )
-        parsed_side = parse_side(side)
         try:
+            parsed_side = parse_side(side)
             qty = to_positive_decimal(quantity, name="quantity")
-            limit = to_positive_decimal(price, name="price") if price is not None else None
-        except ValueError as exc:
+            limit_price = to_positive_decimal(price, name="price") if limit else None
+        except ValueError as exc:  # InvalidOrderError from parse_side is one too
             raise InvalidOrderError(str(exc), **where) from None
         if not isinstance(reduce_only, bool):
             raise InvalidOrderError(f"reduce_only must be a bool, got {reduce_only!r}", **where)
@@ -487,7 +509,7 @@ class SimulatedExchange:
             symbol=symbol,
             side=parsed_side,
             quantity=qty,
-            price=limit,
+            price=limit_price,
             tif=tif,
             reduce_only=reduce_only,
             client_order_id=client_order_id,

@@ -176,19 +176,19 @@ def load_capture(path: Path, *, tick_size: Decimal, lot_size: Decimal) -> Captur
                 snapshot_bids=levels(message["bids"]),
                 snapshot_asks=levels(message["asks"]),
             )
-            for early_stamp, data in early:
-                add(early_stamp, "@depth", data)
+            for early_stamp, early_data in early:
+                add(early_stamp, "@depth", early_data)
             early.clear()
             continue
         stream = str(message.get("stream", ""))
-        data = message.get("data")
-        if not isinstance(data, dict):
+        payload = message.get("data")
+        if not isinstance(payload, dict):
             continue
-        symbol = symbol or str(data.get("s", ""))
+        symbol = symbol or str(payload.get("s", ""))
         if capture is not None:
-            add(stamp, stream, data)
+            add(stamp, stream, payload)
         elif "@depth" in stream:
-            early.append((stamp, data))
+            early.append((stamp, payload))
     if capture is None:
         raise ValueError(f"{path}: no depth snapshot (lastUpdateId) in the capture")
     return capture
