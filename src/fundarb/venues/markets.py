@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 
 from fundarb.venues.orders import RejectReason, Side, parse_side
 
@@ -57,10 +57,10 @@ class MarketSpec:
         return steps * self.lot_size
 
     def on_tick(self, price: Decimal) -> bool:
-        return price % self.tick_size == 0
+        return _whole_steps(price, self.tick_size) is True
 
     def on_lot(self, quantity: Decimal) -> bool:
-        return quantity % self.lot_size == 0
+        return _whole_steps(quantity, self.lot_size) is True
 
     def check_order(self, quantity: Decimal, price: Decimal | None) -> OrderCheck | None:
         """Return why ``quantity`` at ``price`` breaks this market's filters, or None.
@@ -68,7 +68,10 @@ class MarketSpec:
         ``price`` is the limit price, or the reference price for a market order (the
         minimum-notional check is skipped when it is None).
         """
-        if not self.on_lot(quantity):
+        on_lot = _whole_steps(quantity, self.lot_size)
+        if on_lot is None:
+            return OrderCheck(RejectReason.INVALID_QUANTITY, f"quantity {quantity} is too large")
+        if not on_lot:
             return OrderCheck(
                 RejectReason.INVALID_QUANTITY,
                 f"quantity {quantity} is not a multiple of the lot step {self.lot_size}",
@@ -84,7 +87,10 @@ class MarketSpec:
                 f"quantity {quantity} is above the maximum {self.max_quantity}",
             )
         if price is not None:
-            if not self.on_tick(price):
+            on_tick = _whole_steps(price, self.tick_size)
+            if on_tick is None:
+                return OrderCheck(RejectReason.INVALID_PRICE, f"price {price} is too large")
+            if not on_tick:
                 return OrderCheck(
                     RejectReason.INVALID_PRICE,
                     f"price {price} is not a multiple of the tick {self.tick_size}",
@@ -94,6 +100,17 @@ class MarketSpec:
                     RejectReason.MIN_NOTIONAL,
                     f"notional {quantity * price} is below the minimum {self.min_notional}",
                 )
+        return None
+
+
+def _whole_steps(value: Decimal, step: Decimal) -> bool | None:
+    """Whether ``value`` is a whole number of ``step``; None when it has too many steps to
+    count at Decimal's precision (an absurdly large value, e.g. 1E+30 lots)."""
+    if not value.is_finite():
+        return False
+    try:
+        return value % step == 0
+    except InvalidOperation:  # DivisionImpossible: the quotient has more digits than prec
         return None
 
 

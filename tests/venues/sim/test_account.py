@@ -248,9 +248,7 @@ async def test_liquidation_leaves_the_wallet_at_what_is_left_never_below_zero() 
 
 async def test_liquidation_triggered_by_market_taker_flow() -> None:
     venue = await _leveraged_long()
-    venue.set_book(
-        BTC, bids=[("48219.0", "1"), ("48000.0", "5")], asks=[("48219.1", "5")]
-    )
+    venue.set_book(BTC, bids=[("48219.0", "1"), ("48000.0", "5")], asks=[("48219.1", "5")])
     assert venue.core.liquidations == []
 
     venue.trade_from_market(BTC, "sell", D(1))  # takes 48219.0: the mid drops to 48109.55

@@ -38,7 +38,8 @@ async def _place_passive(
 ) -> str:
     opts = {"client_order_id": client_order_id} if client_order_id else {}
     result = await venue.place_limit_order(BTC, Decimal(quantity), PASSIVE_BID, "buy", **opts)
-    assert result.success and result.order_id is not None
+    assert result.success
+    assert result.order_id is not None
     return result.order_id
 
 
@@ -100,8 +101,7 @@ async def test_reject_honours_skip_and_count(
     venue.faults.add(Fault.reject(skip=skip, count=count))
 
     results = [
-        await venue.place_limit_order(BTC, Decimal("0.01"), PASSIVE_BID, "buy")
-        for _ in accepted
+        await venue.place_limit_order(BTC, Decimal("0.01"), PASSIVE_BID, "buy") for _ in accepted
     ]
 
     assert [r.success for r in results] == accepted
@@ -123,8 +123,9 @@ async def test_reject_only_hits_the_calls_it_names() -> None:
 # -- PARTIAL_FILL -------------------------------------------------------------------------------
 
 
-async def test_partial_fill_of_a_passive_limit_fills_the_fraction_as_maker_and_rests_the_rest(
-) -> None:
+async def test_partial_fill_of_a_passive_limit_fills_the_fraction_as_maker_and_rests_the_rest() -> (
+    None
+):
     venue = _venue()
     venue.faults.add(Fault.partial_fill(Decimal("0.4")))
 
@@ -134,7 +135,11 @@ async def test_partial_fill_of_a_passive_limit_fills_the_fraction_as_maker_and_r
     assert result.status == OrderStatus.PARTIALLY_FILLED
     assert result.filled_size == Decimal("0.4")
     [fill] = await venue.get_fills()
-    assert (fill.price, fill.quantity, fill.liquidity) == (PASSIVE_BID, Decimal("0.4"), Liquidity.MAKER)
+    assert (fill.price, fill.quantity, fill.liquidity) == (
+        PASSIVE_BID,
+        Decimal("0.4"),
+        Liquidity.MAKER,
+    )
     assert fill.fee == Decimal("3.9992")  # 49990.0 x 0.4 x 0.0002 maker
     [resting] = await venue.get_open_orders(BTC)
     assert resting.order_id == result.order_id
@@ -142,7 +147,8 @@ async def test_partial_fill_of_a_passive_limit_fills_the_fraction_as_maker_and_r
     book = await venue.get_order_book_depth(BTC, 10)
     assert {"price": PASSIVE_BID, "size": Decimal("0.6")} in book["bids"]
     position = await venue.get_position(BTC)
-    assert position is not None and position.quantity == Decimal("0.4")
+    assert position is not None
+    assert position.quantity == Decimal("0.4")
 
 
 async def test_partial_fill_of_a_market_order_fills_the_fraction_and_expires_the_rest() -> None:
@@ -156,13 +162,16 @@ async def test_partial_fill_of_a_market_order_fills_the_fraction_and_expires_the
     assert result.filled_size == Decimal("0.5")
     [fill] = await venue.get_fills()
     assert (fill.price, fill.quantity, fill.liquidity) == (
-        Decimal("50000.0"), Decimal("0.5"), Liquidity.TAKER
+        Decimal("50000.0"),
+        Decimal("0.5"),
+        Liquidity.TAKER,
     )
     assert await venue.get_open_orders() == []
     book = await venue.get_order_book_depth(BTC, 3)
     assert book["asks"][0] == {"price": Decimal("50000.0"), "size": Decimal("0.5")}
     position = await venue.get_position(BTC)
-    assert position is not None and position.quantity == Decimal("0.5")
+    assert position is not None
+    assert position.quantity == Decimal("0.5")
 
 
 # -- ACCEPT_THEN_TIMEOUT ------------------------------------------------------------------------
@@ -179,18 +188,21 @@ async def test_accept_then_timeout_raises_ambiguous_yet_the_order_took_effect(
     venue.faults.add(Fault.accept_then_timeout())
     start = asyncio.get_running_loop().time()
 
+    place = (
+        venue.place_limit_order(BTC, Decimal("0.5"), PASSIVE_BID, "buy", client_order_id="att-1")
+        if kind == "limit"
+        else venue.place_market_order(BTC, Decimal("0.5"), "buy", client_order_id="att-1")
+    )
+
     with pytest.raises(RequestTimeoutError) as caught:
-        if kind == "limit":
-            await venue.place_limit_order(
-                BTC, Decimal("0.5"), PASSIVE_BID, "buy", client_order_id="att-1"
-            )
-        else:
-            await venue.place_market_order(BTC, Decimal("0.5"), "buy", client_order_id="att-1")
+        await place
 
     assert _elapsed_since(start) == pytest.approx(venue.config.timeout_s)
     assert classify_error(caught.value) is ErrorClass.AMBIGUOUS
     assert (caught.value.venue, caught.value.symbol, caught.value.client_order_id) == (
-        "static", BTC, "att-1"
+        "static",
+        BTC,
+        "att-1",
     )
     info = await venue.get_order_by_client_id("att-1")
     assert info is not None
@@ -244,6 +256,35 @@ async def test_drop_request_times_out_and_no_order_exists_so_resending_is_safe()
 # -- cancels ------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("fault", "status_after"),
+    [
+        (Fault.accept_then_timeout(on="cancel_order"), OrderStatus.CANCELED),
+        (Fault.drop_request(on="cancel_order"), OrderStatus.NEW),
+    ],
+    ids=["accepted", "dropped"],
+)
+async def test_a_cancel_that_times_out_is_ambiguous_and_names_the_order(
+    fault: Fault, status_after: OrderStatus
+) -> None:
+    venue = _venue()
+    order_id = await _place_passive(venue, client_order_id="c-1")
+    venue.faults.add(fault)
+
+    with pytest.raises(RequestTimeoutError) as caught:
+        await venue.cancel_order(order_id)
+    info = await venue.get_order_info(order_id)
+
+    assert classify_error(caught.value) is ErrorClass.AMBIGUOUS
+    assert (caught.value.venue, caught.value.symbol, caught.value.client_order_id) == (
+        "static",
+        BTC,
+        "c-1",
+    )
+    assert info is not None
+    assert info.status == status_after
+
+
 async def test_cancel_loses_race_the_order_filled_first() -> None:
     venue = _venue()
     order_id = await _place_passive(venue, "0.5")
@@ -256,10 +297,12 @@ async def test_cancel_loses_race_the_order_filled_first() -> None:
     assert result.status == OrderStatus.FILLED
     assert result.filled_size == Decimal("0.5")
     info = await venue.get_order_info(order_id)
-    assert info is not None and info.status == OrderStatus.FILLED
+    assert info is not None
+    assert info.status == OrderStatus.FILLED
     assert await venue.get_open_orders() == []
     position = await venue.get_position(BTC)
-    assert position is not None and position.quantity == Decimal("0.5")
+    assert position is not None
+    assert position.quantity == Decimal("0.5")
     [fill] = await venue.get_fills()
     assert (fill.price, fill.liquidity) == (PASSIVE_BID, Liquidity.MAKER)
 
@@ -283,20 +326,25 @@ async def test_fill_after_cancel_is_reported_late_but_counted_at_once() -> None:
     assert result.success is True
     assert result.status == OrderStatus.CANCELED
     assert result.filled_size == Decimal(0)  # the stale figure
-    assert position_at_cancel is not None and position_at_cancel.quantity == Decimal("0.3")
+    assert position_at_cancel is not None
+    assert position_at_cancel.quantity == Decimal("0.3")
     assert fills_at_cancel == []
-    assert before_delay is not None and before_delay.filled_size == Decimal(0)
+    assert before_delay is not None
+    assert before_delay.filled_size == Decimal(0)
     assert after_delay is not None
     assert (after_delay.status, after_delay.filled_size) == (OrderStatus.CANCELED, Decimal("0.3"))
     assert [f.quantity for f in fills_after] == [Decimal("0.3")]
     # the cancel's update first, then the late fill, then the corrected update
     assert [type(e) for e in events] == [OrderUpdate, Fill, OrderUpdate]
     first, late_fill, corrected = events
-    assert isinstance(first, OrderUpdate) and isinstance(corrected, OrderUpdate)
+    assert isinstance(first, OrderUpdate)
+    assert isinstance(corrected, OrderUpdate)
     assert (first.info.status, first.info.filled_size) == (OrderStatus.CANCELED, Decimal(0))
     assert isinstance(late_fill, Fill)
     assert (late_fill.order_id, late_fill.quantity, late_fill.price) == (
-        order_id, Decimal("0.3"), PASSIVE_BID
+        order_id,
+        Decimal("0.3"),
+        PASSIVE_BID,
     )
     assert corrected.info.filled_size == Decimal("0.3")
 
@@ -344,6 +392,19 @@ async def test_stale_book_serves_the_previous_book_with_its_old_timestamp() -> N
     assert stale_bbo == (Decimal("49999.9"), Decimal("50000.0"))
     assert fresh["asks"][0]["price"] == Decimal("50000.1")
     assert fresh["timestamp"] == served["timestamp"] + 30_000
+
+
+async def test_stale_book_is_not_changed_by_what_a_caller_did_to_its_copy() -> None:
+    venue = _venue()
+    served = await _depth(venue)
+    expected = {**served, "bids": [dict(level) for level in served["bids"]]}
+    served["bids"][0]["size"] = Decimal(99)
+    served["bids"].clear()
+    venue.faults.add(Fault.stale_book())
+
+    stale = await _depth(venue)
+
+    assert stale["bids"] == expected["bids"]
 
 
 async def test_stale_book_before_any_book_was_served_is_a_minute_old() -> None:
@@ -479,7 +540,10 @@ async def test_duplicate_fill_events_publish_every_fill_twice() -> None:
     recorded = await venue.get_fills()
     assert len(recorded) == 2
     assert [f.trade_id for f in fills] == [
-        recorded[0].trade_id, recorded[0].trade_id, recorded[1].trade_id, recorded[1].trade_id
+        recorded[0].trade_id,
+        recorded[0].trade_id,
+        recorded[1].trade_id,
+        recorded[1].trade_id,
     ]
     assert fills[0] == fills[1]
 

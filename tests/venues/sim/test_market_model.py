@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
-from fundarb.venues import OrderStatus, Side
+from fundarb.venues import Liquidity, OrderStatus, Side
 from fundarb.venues.sim import MarketModelConfig, SimulatedExchange
 
 BTC = "BTC-PERP"  # the default config's symbols: BTC-PERP and ETH-PERP
@@ -15,8 +15,8 @@ Trace = tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal, Side]]
 
 async def _traces(*venues: SimulatedExchange, seconds: int) -> list[Trace]:
     """Each venue's BBO sampled every second, and its public tape at the end."""
-    for venue in venues:
-        venue.core  # noqa: B018 -- start every venue at the same loop time
+    starts = {venue.core.start for venue in venues}  # build every venue now
+    assert len(starts) == 1
     bbos: list[list[tuple[Decimal, Decimal]]] = [[] for _ in venues]
     for _ in range(seconds):
         await asyncio.sleep(1)
@@ -48,7 +48,7 @@ async def test_a_different_seed_gives_a_different_market() -> None:
 
 async def test_the_market_is_the_same_however_often_it_is_looked_at() -> None:
     watched, unwatched = SimulatedExchange(venue="a", seed=3), SimulatedExchange(venue="b", seed=3)
-    watched.core, unwatched.core  # noqa: B018 -- same start time
+    assert watched.core.start == unwatched.core.start
 
     for _ in range(240):
         await asyncio.sleep(0.25)
@@ -97,27 +97,30 @@ async def test_a_passive_order_at_the_touch_fills_after_the_queue_ahead_trades()
 
     await asyncio.sleep(0.5)
     soon = await venue.get_order_info(placed.order_id)
-    for _ in range(600):
-        info = await venue.get_order_info(placed.order_id)
-        assert info is not None
-        if info.status == OrderStatus.FILLED:
-            break
-        await asyncio.sleep(0.25)
-    filled_at = core.now
+    await asyncio.sleep(60)
 
     assert soon is not None
     assert soon.filled_size == 0
-    assert info.status == OrderStatus.FILLED
-    assert filled_at - placed_at > 1
-    sold_at_our_price = sum(
-        lots
-        for t, trade_tick, lots, taker_is_buy in core.tapes[BTC]
-        if placed_at <= t <= filled_at and trade_tick == tick and not taker_is_buy
+    (fill,) = await venue.get_fills()  # filled whole, by one taker order
+    assert (fill.price, fill.quantity, fill.liquidity) == (
+        best_bid,
+        Decimal("0.01"),
+        Liquidity.MAKER,
     )
+    # the fill's time in loop seconds (datetimes keep microseconds: allow for that)
+    filled_at = core.start + (fill.timestamp - core.start_time).total_seconds()
+    assert filled_at - placed_at > 1
+
+    def sold_at_our_price(until: float) -> int:
+        return sum(
+            lots
+            for t, trade_tick, lots, taker_is_buy in core.tapes[BTC]
+            if trade_tick == tick and not taker_is_buy and placed_at <= t <= until
+        )
+
     ours = 10  # lots
-    assert sold_at_our_price >= queue_ahead + ours
-    (fill,) = await venue.get_fills()
-    assert (fill.price, fill.quantity, fill.liquidity) == (best_bid, Decimal("0.01"), "maker")
+    assert sold_at_our_price(filled_at - 1e-3) <= queue_ahead  # before: only the queue ahead
+    assert sold_at_our_price(filled_at + 1e-3) >= queue_ahead + ours  # the fill: through it
 
 
 async def test_the_driver_fills_resting_orders_without_any_call() -> None:

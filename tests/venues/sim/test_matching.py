@@ -7,6 +7,7 @@ best bid 49999.9, best ask 50000.0); taker flow comes from ``trade_from_market``
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -114,6 +115,18 @@ async def test_a_better_priced_order_fills_first() -> None:
     assert [f.price for f in venue.core.fills] == [D("49999.9"), D("49999.8")]
 
 
+async def test_market_moving_through_our_order_fills_it_in_full_at_its_price() -> None:
+    venue = _venue()
+    placed = await venue.place_limit_order(BTC, D("0.5"), D("50000.5"), "sell")
+
+    venue.set_book(BTC, bids=[("50001.0", "1")], asks=[("50001.1", "1")])
+
+    assert await _status(venue, placed.order_id) == OrderStatus.FILLED
+    assert [(f.price, f.quantity, f.liquidity) for f in venue.core.fills] == [
+        (D("50000.5"), D("0.5"), Liquidity.MAKER)
+    ]
+
+
 # -- partial and complete fills -------------------------------------------------------------
 
 
@@ -205,7 +218,7 @@ async def test_crossing_limit_takes_up_to_its_price_and_rests_the_rest() -> None
 
 
 @pytest.mark.parametrize("opts", [{"post_only": True}, {"time_in_force": "GTX"}])
-async def test_post_only_that_would_cross_is_rejected(opts: dict[str, object]) -> None:
+async def test_post_only_that_would_cross_is_rejected(opts: dict[str, Any]) -> None:
     venue = _venue()
 
     result = await venue.place_limit_order(BTC, D("0.1"), BEST_ASK, "buy", **opts)
@@ -218,7 +231,7 @@ async def test_post_only_that_would_cross_is_rejected(opts: dict[str, object]) -
 
 
 @pytest.mark.parametrize("opts", [{"post_only": True}, {"time_in_force": "GTX"}])
-async def test_post_only_that_would_not_cross_rests(opts: dict[str, object]) -> None:
+async def test_post_only_that_would_not_cross_rests(opts: dict[str, Any]) -> None:
     venue = _venue()
 
     result = await venue.place_limit_order(BTC, D("0.1"), BEST_ASK, "sell", **opts)

@@ -101,6 +101,8 @@ class VenueCore:
         self.funding_payments: list[FundingPayment] = []
         self.liquidations: list[Liquidation] = []
         self.outbox: list[VenueEvent] = []
+        self.listening = False  # set while someone subscribes to events; else none are built
+        self._clock_cache: tuple[float, datetime] = (start, self.start_time)
         self._last_marks: dict[str, Decimal] = {s.symbol: s.initial_price for s in config.symbols}
         self._order_seq = itertools.count(1)
         self._trade_seq = itertools.count(1)
@@ -139,7 +141,12 @@ class VenueCore:
 
     def venue_time(self, t: float | None = None) -> datetime:
         """The venue's wall-clock time at loop time ``t`` (default: now)."""
-        return self.start_time + timedelta(seconds=(self.now if t is None else t) - self.start)
+        t = self.now if t is None else t
+        cached_t, cached = self._clock_cache
+        if t != cached_t:
+            cached = self.start_time + timedelta(seconds=t - self.start)
+            self._clock_cache = (t, cached)
+        return cached
 
     def _funding_after(self, t: float, symbol: str) -> float:
         interval = self.symbols[symbol].funding.interval_s
@@ -522,8 +529,9 @@ class VenueCore:
             self._held_fills.setdefault(order.order_id, []).append(fill)
             return
         self.fills.append(fill)
-        self.outbox.append(fill)
-        self._publish_update(order)
+        if self.listening:
+            self.outbox.append(fill)
+            self._publish_update(order)
 
     def on_done(self, order: SimOrder) -> None:
         self.open_orders.pop(order.order_id, None)
@@ -555,7 +563,8 @@ class VenueCore:
             amount=amount,
         )
         self.funding_payments.append(payment)
-        self.outbox.append(payment)
+        if self.listening:
+            self.outbox.append(payment)
         self._check_liquidation()
 
     def check_liquidation(self) -> None:
@@ -592,7 +601,8 @@ class VenueCore:
                 timestamp=self.venue_time(),
             )
             self.liquidations.append(event)
-            self.outbox.append(event)
+            if self.listening:
+                self.outbox.append(event)
         self.account.wallet = max(self.account.wallet, _ZERO)  # the insurance fund takes the rest
 
     # -- helpers ----------------------------------------------------------------------------
@@ -603,10 +613,13 @@ class VenueCore:
         order.hidden_value = 0
         for fill in self._held_fills.pop(order_id, []):
             self.fills.append(fill)
-            self.outbox.append(fill)
+            if self.listening:
+                self.outbox.append(fill)
         self._publish_update(order)
 
     def _publish_update(self, order: SimOrder) -> None:
+        if not self.listening:
+            return
         self.outbox.append(
             OrderUpdate(venue=self.name, info=self.order_info(order), timestamp=self.venue_time())
         )

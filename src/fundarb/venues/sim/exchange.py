@@ -76,6 +76,15 @@ def _cached_capture(path: Path, tick_size: Decimal, lot_size: Decimal) -> Captur
     return load_capture(path, tick_size=tick_size, lot_size=lot_size)
 
 
+def _copy_book(book: dict[str, Any], levels: int) -> dict[str, Any]:
+    """A copy of ``book``'s best ``levels`` that shares no mutable part with it."""
+    return {
+        **book,
+        "bids": [dict(level) for level in book["bids"][:levels]],
+        "asks": [dict(level) for level in book["asks"][:levels]],
+    }
+
+
 class _Stream:
     """An async iterator over one subscriber's queue."""
 
@@ -244,7 +253,8 @@ class SimulatedExchange:
             else None
         )
         if fault is not None and fault.kind is FaultKind.DROP_REQUEST:
-            await self._timeout(fault, "cancel_order", symbol, None)
+            client_order_id = known.client_order_id if known is not None else None
+            await self._timeout(fault, "cancel_order", symbol, client_order_id)
         result = core.cancel(
             order_id,
             race=race,
@@ -357,10 +367,12 @@ class SimulatedExchange:
         """Order updates, fills, funding payments and liquidations, as they happen."""
         queue: asyncio.Queue[VenueEvent] = asyncio.Queue()
         self._subscribers.append(queue)
+        self._state().listening = True
         try:
             yield _Stream(queue)
         finally:
             self._subscribers.remove(queue)
+            self._state().listening = bool(self._subscribers)
 
     # -- the venue operator's controls (tests, demo, the local exchange server) -------------
 
@@ -573,10 +585,10 @@ class SimulatedExchange:
             if served is None:
                 served = core.depth(symbol, _MAX_LEVELS)
                 served["timestamp"] -= 60_000
-            book = {**served, "bids": served["bids"][:levels], "asks": served["asks"][:levels]}
+            book = _copy_book(served, levels)
         else:
             book = core.depth(symbol, levels)
-            self._served[symbol] = book
+            self._served[symbol] = _copy_book(book, levels)  # the caller may change its copy
         await self._respond(extra)
         return book
 

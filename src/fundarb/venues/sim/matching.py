@@ -195,10 +195,16 @@ class MatchingEngine:
     # -- our side: orders placed through the venue -------------------------------------------
 
     def would_cross(self, side: Side, tick: int) -> bool:
-        """True if a limit at ``tick`` would take liquidity now."""
+        """True if a limit at ``tick`` would take liquidity now, the market's or our own.
+
+        Meeting one of our own resting orders counts: such an order must not rest across
+        it (self-trade prevention expires it; a post-only order is refused).
+        """
         if side is Side.BUY:
-            return self.book.best_ask != NO_ASK and tick >= self.book.best_ask
-        return self.book.best_bid != NO_BID and tick <= self.book.best_bid
+            best_ask = min(self.book.best_ask, min(self.own_asks, default=NO_ASK))
+            return best_ask != NO_ASK and tick >= best_ask
+        best_bid = max(self.book.best_bid, max(self.own_bids, default=NO_BID))
+        return best_bid != NO_BID and tick <= best_bid
 
     def take(self, order: SimOrder, max_lots: int | None = None) -> None:
         """Let ``order`` take anonymous depth up to its price bound (and ``max_lots``)."""
