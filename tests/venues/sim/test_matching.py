@@ -298,11 +298,14 @@ async def test_resting_reduce_only_order_expires_unfilled_once_flat() -> None:
     await venue.place_market_order(BTC, D(1), "buy")
     placed = await venue.place_limit_order(BTC, D(1), D("50000.5"), "sell", reduce_only=True)
     await venue.place_market_order(BTC, D(1), "sell")  # flat by another order
+    expired_when_flat = await _status(venue, placed.order_id)
 
     venue.trade_from_market(BTC, "buy", D(3))
 
+    assert expired_when_flat == OrderStatus.EXPIRED  # as Binance and Bybit do
     assert await _filled(venue, placed.order_id) == D(0)
     assert await _status(venue, placed.order_id) == OrderStatus.EXPIRED
+    assert await venue.get_open_orders() == []
     assert await venue.get_positions() == []
 
 

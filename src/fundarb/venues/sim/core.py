@@ -102,6 +102,7 @@ class VenueCore:
         self.liquidations: list[Liquidation] = []
         self.outbox: list[VenueEvent] = []
         self.listening = False  # set while someone subscribes to events; else none are built
+        self._reduce_only_check: set[str] = set()  # symbols whose position closed or flipped
         self._clock_cache: tuple[float, datetime] = (start, self.start_time)
         self._last_marks: dict[str, Decimal] = {s.symbol: s.initial_price for s in config.symbols}
         self._order_seq = itertools.count(1)
@@ -180,8 +181,8 @@ class VenueCore:
                 self._reveal(heapq.heappop(self._reveals)[2])
             elif t == funding_time:
                 self._settle_funding(funding_symbol, t)
-            elif source is not None and source.run_next() and self.account.open_symbols():
-                self._check_liquidation()
+            elif source is not None and source.run_next():
+                self.settle()
         self.now = max(self.now, now)
 
     # -- market data ------------------------------------------------------------------------
@@ -344,8 +345,7 @@ class VenueCore:
                 engine.rest(order)
                 if cap is not None and order.filled_lots < cap:
                     engine.force_fill(order, cap - order.filled_lots)
-        if self.account.open_symbols():
-            self._check_liquidation()
+        self.settle()
         if order.is_market and order.filled_lots == 0:
             return self._result(
                 order,
@@ -382,6 +382,7 @@ class VenueCore:
         engine = self.engines[order.symbol]
         if race == "loses" and not order.status.is_final:
             engine.force_fill(order, order.remaining_lots)
+            self.settle()
         if order.status.is_final:
             return self._result(
                 order,
@@ -411,6 +412,7 @@ class VenueCore:
         order.cancel_reason = "cancelled by user"
         self.open_orders.pop(order.order_id, None)
         self._publish_update(order)
+        self.settle()
         return self._result(order, success=True)
 
     def order_info(self, order: SimOrder) -> OrderInfo:
@@ -507,7 +509,11 @@ class VenueCore:
         rate = self.fees.maker_rate if liquidity is Liquidity.MAKER else self.fees.taker_rate
         fee = price * quantity * rate
         order.fee += fee
+        before = self.account.positions[order.symbol].lots
         self.account.apply_fill(order.symbol, lots if order.is_buy else -lots, price, fee)
+        after = self.account.positions[order.symbol].lots
+        if after == 0 or (after > 0) != (before > 0):
+            self._reduce_only_check.add(order.symbol)
         fill = Fill(
             venue=self.name,
             symbol=order.symbol,
@@ -567,12 +573,20 @@ class VenueCore:
             self.outbox.append(payment)
         self._check_liquidation()
 
-    def check_liquidation(self) -> None:
-        """Liquidate if the market has moved the account below maintenance margin.
+    def settle(self) -> None:
+        """Apply the venue's rules after the book or a position changed.
 
-        For moves made from outside :meth:`advance` (an operator setting the book or
-        sending taker flow); the market sources are checked inside ``advance``.
+        Resting reduce-only orders that can no longer reduce (the position closed or
+        flipped) expire, as on Binance and Bybit; then, if the market has moved the account
+        below maintenance margin, it is liquidated. Called after every market event, order
+        and cancel, and by operators who move the book from outside :meth:`advance`.
         """
+        if self._reduce_only_check:
+            symbols, self._reduce_only_check = self._reduce_only_check, set()
+            for order in list(self.open_orders.values()):
+                if order.reduce_only and order.symbol in symbols and not self.fill_allowance(order):
+                    self.engines[order.symbol].remove(order)
+                    self._expire(order, "reduce-only order expired: the position closed")
         if self.account.open_symbols():
             self._check_liquidation()
 

@@ -145,6 +145,18 @@ class SimulatedExchange:
         if driver is not None:
             driver.cancel()
             await asyncio.wait([driver])  # never swallows our own cancellation
+            if not driver.cancelled() and driver.exception() is not None:
+                raise RuntimeError(f"{self.config.venue}: the market driver failed") from (
+                    driver.exception()
+                )
+
+    def _raise_if_driver_failed(self) -> None:
+        """A venue whose market stopped must say so, not answer from a frozen market."""
+        driver = self._driver
+        if driver is not None and driver.done() and not driver.cancelled():
+            failure = driver.exception()
+            if failure is not None:
+                raise RuntimeError(f"{self.config.venue}: the market driver failed") from failure
 
     async def _drive(self) -> None:
         core = self._state()
@@ -422,7 +434,7 @@ class SimulatedExchange:
             [(t, 0) for t in engine.book.bids if t not in kept_bids] + new_bids,
             [(t, 0) for t in engine.book.asks if t not in kept_asks] + new_asks,
         )
-        core.check_liquidation()
+        core.settle()
         self._flush(core)
 
     def trade_from_market(self, symbol: str, side: Side | str, quantity: Decimal) -> Decimal:
@@ -437,7 +449,7 @@ class SimulatedExchange:
         trades = core.engines[symbol].sweep(lots, taker_is_buy)
         for tick, traded in trades:
             core.tapes[symbol].append((core.now, tick, traded, taker_is_buy))
-        core.check_liquidation()
+        core.settle()
         self._flush(core)
         return sum(traded for _, traded in trades) * spec.lot_size
 
@@ -600,12 +612,13 @@ class SimulatedExchange:
         Returns the core, the fault to apply to this call (if any), and extra answer delay.
         """
         core = self._state()
-        since_start = self._now() - core.start
-        gate = self.faults.take(method, symbol, since_start, GATE_KINDS)
-        extra = gate.delay_s if gate is not None and gate.kind is FaultKind.SLOW else 0.0
+        self._raise_if_driver_failed()
         delay = self._one_way()
         if delay:
             await asyncio.sleep(delay)
+        since_start = self._now() - core.start  # faults apply when the request arrives
+        gate = self.faults.take(method, symbol, since_start, GATE_KINDS)
+        extra = gate.delay_s if gate is not None and gate.kind is FaultKind.SLOW else 0.0
         if gate is not None and gate.kind is FaultKind.OUTAGE:
             log_event(logger, logging.WARNING, "sim.outage", venue=self.config.venue, call=method)
             raise VenueUnavailableError(
