@@ -6,6 +6,8 @@
     ├── ConfigError                 a configuration value is invalid (also a ValueError)
     ├── InvalidOrderError           bad input, caught before anything is sent (also a ValueError)
     │   └── UnknownSymbolError      the venue does not list the symbol
+    ├── MarketDataError             a book or price we cannot trust (malformed, crossed, ...)
+    │   └── StaleMarketDataError    older than allowed
     └── VenueError                  a venue refused, failed, or could not be reached
         ├── OrderRejectedError      DEFINITIVE: the venue answered no; nothing is live
         ├── RetryableError          RETRYABLE: refused before it reached the matching engine
@@ -30,10 +32,12 @@ __all__ = [
     "ErrorClass",
     "FundarbError",
     "InvalidOrderError",
+    "MarketDataError",
     "OrderRejectedError",
     "RateLimitedError",
     "RequestTimeoutError",
     "RetryableError",
+    "StaleMarketDataError",
     "UnknownSymbolError",
     "VenueError",
     "VenueUnavailableError",
@@ -76,6 +80,21 @@ class InvalidOrderError(FundarbError, ValueError):
 
 class UnknownSymbolError(InvalidOrderError):
     """The venue does not list this symbol."""
+
+
+class MarketDataError(FundarbError):
+    """A book or price we cannot trust (malformed, crossed, another symbol's); never traded on."""
+
+    def __init__(
+        self, message: str, *, venue: str | None = None, symbol: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.venue = venue
+        self.symbol = symbol
+
+
+class StaleMarketDataError(MarketDataError):
+    """Market data older than the allowed age."""
 
 
 class VenueError(FundarbError):

@@ -6,9 +6,11 @@ The simulated venue lives in :mod:`fundarb.venues.sim`.
 from fundarb.venues.accounts import Balance, FundingPayment, Liquidation, Position
 from fundarb.venues.interface import (
     BalanceProvider,
+    ClockProvider,
     EventStreamProvider,
     ExchangeClient,
     FeeProvider,
+    FillHistoryProvider,
     FundingRateProvider,
     MarketSpecProvider,
     OrderLookup,
@@ -33,11 +35,13 @@ from fundarb.venues.orders import (
 __all__ = [
     "Balance",
     "BalanceProvider",
+    "ClockProvider",
     "EventStreamProvider",
     "ExchangeClient",
     "FeeProvider",
     "FeeSchedule",
     "Fill",
+    "FillHistoryProvider",
     "FundingPayment",
     "FundingRate",
     "FundingRateProvider",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
@@ -19,9 +20,11 @@ from fundarb.venues.orders import Fill, OrderInfo, OrderResult, OrderUpdate
 
 __all__ = [
     "BalanceProvider",
+    "ClockProvider",
     "EventStreamProvider",
     "ExchangeClient",
     "FeeProvider",
+    "FillHistoryProvider",
     "FundingRateProvider",
     "MarketSpecProvider",
     "OrderLookup",
@@ -123,4 +126,18 @@ class EventStreamProvider(Protocol):
         ``async with client.events() as stream: async for event in stream: ...``
         Events that arrive while nobody is subscribed are not kept.
         """
+        ...
+
+
+@runtime_checkable
+class FillHistoryProvider(Protocol):
+    async def get_fills(self, symbol: str | None = None) -> Sequence[Fill]:
+        """Our fills (trades), oldest first: exact prices, quantities and fees."""
+        ...
+
+
+@runtime_checkable
+class ClockProvider(Protocol):
+    async def get_server_time(self) -> datetime:
+        """The venue's clock (UTC), to judge the age of its market data."""
         ...

@@ -22,6 +22,7 @@ import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
@@ -104,6 +105,8 @@ class SimulatedExchange:
     ``SimulatedExchange(SimConfig(...))`` or ``SimulatedExchange(venue="a", seed=7)``:
     keyword arguments override fields of the config.
     """
+
+    supported_order_options = frozenset({"client_order_id", "post_only", "time_in_force"})
 
     def __init__(self, config: SimConfig | None = None, **overrides: Any) -> None:
         config = config if config is not None else SimConfig()
@@ -373,6 +376,13 @@ class SimulatedExchange:
         fills = [f for f in core.fills if symbol is None or f.symbol == symbol]
         await self._respond(extra)
         return fills
+
+    async def get_server_time(self) -> datetime:
+        """The venue's clock."""
+        core, _, extra = await self._arrive("get_server_time", None)
+        now = core.venue_time()
+        await self._respond(extra)
+        return now
 
     @asynccontextmanager
     async def events(self) -> AsyncIterator[AsyncIterator[VenueEvent]]:

@@ -1,0 +1,1 @@
+"""Single-leg execution: the order executor and the analysis it relies on."""
