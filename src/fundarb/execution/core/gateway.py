@@ -91,7 +91,7 @@ class VenueGateway:
         self.client = client
         self.name = str(client.get_exchange_name())
         self.max_book_age_s = max_book_age_s
-        options = getattr(client, "supported_order_options", frozenset())
+        options: object = getattr(client, "supported_order_options", frozenset())
         self.order_options: frozenset[str] = (
             frozenset(options) if isinstance(options, frozenset | set) else frozenset()
         )
