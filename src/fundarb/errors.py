@@ -7,7 +7,8 @@
     ├── InvalidOrderError           bad input, caught before anything is sent (also a ValueError)
     │   └── UnknownSymbolError      the venue does not list the symbol
     ├── MarketDataError             a book or price we cannot trust (malformed, crossed, ...)
-    │   └── StaleMarketDataError    older than allowed
+    │   ├── StaleMarketDataError    older than allowed
+    │   └── EmptyBookError          the venue shows no level on either side
     └── VenueError                  a venue refused, failed, or could not be reached
         ├── OrderRejectedError      DEFINITIVE: the venue answered no; nothing is live
         ├── RetryableError          RETRYABLE: refused before it reached the matching engine
@@ -29,6 +30,7 @@ from enum import StrEnum
 __all__ = [
     "AmbiguousError",
     "ConfigError",
+    "EmptyBookError",
     "ErrorClass",
     "FundarbError",
     "InvalidOrderError",
@@ -95,6 +97,10 @@ class MarketDataError(FundarbError):
 
 class StaleMarketDataError(MarketDataError):
     """Market data older than the allowed age."""
+
+
+class EmptyBookError(MarketDataError):
+    """The venue's book shows no level on either side: there is no liquidity to judge."""
 
 
 class VenueError(FundarbError):

@@ -131,8 +131,11 @@ class EventStreamProvider(Protocol):
 
 @runtime_checkable
 class FillHistoryProvider(Protocol):
-    async def get_fills(self, symbol: str | None = None) -> Sequence[Fill]:
-        """Our fills (trades), oldest first: exact prices, quantities and fees."""
+    async def get_fills(
+        self, symbol: str | None = None, *, order_ids: Sequence[str] | None = None
+    ) -> Sequence[Fill]:
+        """Our fills (trades), oldest first, exact prices, quantities and fees; only those of
+        ``order_ids`` when given."""
         ...
 
 

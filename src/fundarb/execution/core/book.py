@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import cached_property
 
 from fundarb.numbers import to_decimal
 from fundarb.venues.orders import Side, parse_side
@@ -79,7 +80,7 @@ def _exponent(value: Decimal) -> int:
     return exponent
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class OrderBook:
     """A snapshot of one symbol's book: ``Decimal`` levels, best first, never crossed."""
 
@@ -87,12 +88,14 @@ class OrderBook:
     asks: tuple[BookLevel, ...]
     symbol: str | None = None
     timestamp: datetime | None = None  # the venue's time of the snapshot, when it says
-    _units_bids: _Units = field(init=False, repr=False, compare=False)
-    _units_asks: _Units = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_units_bids", _Units.of(self.bids))
-        object.__setattr__(self, "_units_asks", _Units.of(self.asks))
+    @cached_property
+    def _units_bids(self) -> _Units:  # built on the first walk: most books are never walked
+        return _Units.of(self.bids)
+
+    @cached_property
+    def _units_asks(self) -> _Units:
+        return _Units.of(self.asks)
 
     @classmethod
     def parse(cls, raw: object, *, symbol: str | None = None) -> OrderBook:

@@ -25,13 +25,19 @@ capability                  without it
 from __future__ import annotations
 
 import weakref
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
-from fundarb.errors import MarketDataError, StaleMarketDataError
+from fundarb.errors import (
+    AmbiguousError,
+    EmptyBookError,
+    FundarbError,
+    MarketDataError,
+    StaleMarketDataError,
+)
 from fundarb.execution.core.book import BookWalk, OrderBook
 from fundarb.numbers import to_decimal
 from fundarb.venues.interface import (
@@ -56,6 +62,7 @@ __all__ = ["OrderView", "PlaceAnswer", "VenueGateway", "gateway_for"]
 
 _ZERO = Decimal(0)
 _MAX_LEVELS = 5000
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,19 +103,41 @@ class VenueGateway:
             frozenset(options) if isinstance(options, frozenset | set) else frozenset()
         )
         self._specs: dict[str, MarketSpec] = {}
+        # probed once: isinstance against a runtime protocol is slow, and clients don't change
+        self._clock = client if isinstance(client, ClockProvider) else None
+        self._fees = client if isinstance(client, FeeProvider) else None
+        self._fill_history = client if isinstance(client, FillHistoryProvider) else None
+        self._spec_source = client if isinstance(client, MarketSpecProvider) else None
+        self._lookup = client if isinstance(client, OrderLookup) else None
+        self._positions = client if isinstance(client, PositionProvider) else None
 
     # -- capabilities -----------------------------------------------------------------------
 
     @property
     def can_lookup(self) -> bool:
-        return isinstance(self.client, OrderLookup)
+        return self._lookup is not None
 
     @property
     def can_read_positions(self) -> bool:
-        return isinstance(self.client, PositionProvider)
+        return self._positions is not None
 
     def supports(self, option: str) -> bool:
         return option in self.order_options
+
+    async def _guard(self, call: Awaitable[T], symbol: str | None) -> T:
+        """Await a client call; anything it raises leaves as a fundarb error.
+
+        This is the edge for clients we did not write: an error outside fundarb's tree is
+        ambiguous (it may have taken effect), per design notes §6.
+        """
+        try:
+            return await call
+        except FundarbError:
+            raise
+        except Exception as exc:
+            raise AmbiguousError(
+                f"{type(exc).__name__}: {exc}", venue=self.name, symbol=symbol
+            ) from exc
 
     # -- market data ------------------------------------------------------------------------
 
@@ -116,8 +145,8 @@ class VenueGateway:
         """The symbol's filters, from the client or inferred from its book (cached)."""
         spec = self._specs.get(symbol)
         if spec is None:
-            if isinstance(self.client, MarketSpecProvider):
-                spec = await self.client.get_market_spec(symbol)
+            if self._spec_source is not None:
+                spec = await self._guard(self._spec_source.get_market_spec(symbol), symbol)
             else:
                 spec = _infer_spec(symbol, await self._raw_book(symbol, 50))
             self._specs[symbol] = spec
@@ -125,14 +154,15 @@ class VenueGateway:
 
     async def now(self) -> datetime:
         """The venue's clock if it offers one, else this machine's UTC clock."""
-        if isinstance(self.client, ClockProvider):
-            return await self.client.get_server_time()
+        if self._clock is not None:
+            return await self._guard(self._clock.get_server_time(), None)
         return datetime.now(tz=UTC)
 
     async def book(self, symbol: str, levels: int = 20) -> OrderBook:
         """A parsed, checked book: right symbol, not crossed, not older than allowed.
 
-        Raises :class:`MarketDataError` (or :class:`StaleMarketDataError`).
+        Raises :class:`MarketDataError` (or :class:`StaleMarketDataError`,
+        :class:`EmptyBookError`).
         """
         book = await self._raw_book(symbol, levels)
         if book.symbol is not None and book.symbol != symbol:
@@ -148,7 +178,7 @@ class VenueGateway:
                     symbol=symbol,
                 )
         if not book.bids and not book.asks:
-            raise MarketDataError("the book is empty", venue=self.name, symbol=symbol)
+            raise EmptyBookError("the book is empty", venue=self.name, symbol=symbol)
         return book
 
     async def book_for(
@@ -174,15 +204,15 @@ class VenueGateway:
             levels = min(levels * 5, _MAX_LEVELS)
 
     async def _raw_book(self, symbol: str, levels: int) -> OrderBook:
-        raw = await self.client.get_order_book_depth(symbol, levels)
+        raw = await self._guard(self.client.get_order_book_depth(symbol, levels), symbol)
         try:
             return OrderBook.parse(raw, symbol=None)
         except ValueError as exc:
             raise MarketDataError(str(exc), venue=self.name, symbol=symbol) from exc
 
     async def fee_schedule(self, symbol: str) -> FeeSchedule | None:
-        if isinstance(self.client, FeeProvider):
-            return await self.client.get_fee_schedule(symbol)
+        if self._fees is not None:
+            return await self._guard(self._fees.get_fee_schedule(symbol), symbol)
         return None
 
     # -- orders -----------------------------------------------------------------------------
@@ -207,8 +237,9 @@ class VenueGateway:
             opts["post_only"] = True
         if ioc:
             opts["time_in_force"] = "IOC"
-        result = await self.client.place_limit_order(
-            symbol, quantity, price, side.value, reduce_only, **opts
+        result = await self._guard(
+            self.client.place_limit_order(symbol, quantity, price, side.value, reduce_only, **opts),
+            symbol,
         )
         return _answer(result)
 
@@ -224,16 +255,17 @@ class VenueGateway:
         opts: dict[str, Any] = {}
         if self.supports("client_order_id"):
             opts["client_order_id"] = client_order_id
-        result = await self.client.place_market_order(
-            symbol, quantity, side.value, reduce_only, **opts
+        result = await self._guard(
+            self.client.place_market_order(symbol, quantity, side.value, reduce_only, **opts),
+            symbol,
         )
         return _answer(result)
 
     async def cancel(self, order_id: str) -> PlaceAnswer:
-        return _answer(await self.client.cancel_order(order_id))
+        return _answer(await self._guard(self.client.cancel_order(order_id), None))
 
     async def order(self, order_id: str) -> OrderView | None:
-        info = await self.client.get_order_info(order_id)
+        info = await self._guard(self.client.get_order_info(order_id), None)
         return _view(info) if info is not None else None
 
     async def find(
@@ -244,27 +276,30 @@ class VenueGateway:
         By client order id when the client offers :class:`OrderLookup`, else by venue order
         id when one is known. ``(True, None)``: the venue says no such order exists.
         """
-        if isinstance(self.client, OrderLookup):
-            info = await self.client.get_order_by_client_id(client_order_id)
+        if self._lookup is not None:
+            info = await self._guard(self._lookup.get_order_by_client_id(client_order_id), None)
             return True, _view(info) if info is not None else None
         if order_id is not None:
-            info = await self.client.get_order_info(order_id)
+            info = await self._guard(self.client.get_order_info(order_id), None)
             return True, _view(info) if info is not None else None
         return False, None
 
     async def position(self, symbol: str) -> Decimal | None:
         """Signed position in base units, or None if the client cannot say."""
-        if not isinstance(self.client, PositionProvider):
+        if self._positions is None:
             return None
-        position = await self.client.get_position(symbol)
+        position = await self._guard(self._positions.get_position(symbol), symbol)
         return to_decimal(position.quantity) if position is not None else _ZERO
 
     async def fills(self, symbol: str, order_ids: Sequence[str]) -> list[Fill] | None:
         """Our fills of these orders, or None if the client cannot list fills."""
-        if not isinstance(self.client, FillHistoryProvider):
+        if self._fill_history is None:
             return None
         wanted = set(order_ids)
-        return [f for f in await self.client.get_fills(symbol) if f.order_id in wanted]
+        fills = await self._guard(
+            self._fill_history.get_fills(symbol, order_ids=list(wanted)), symbol
+        )
+        return [f for f in fills if f.order_id in wanted]
 
 
 _GATEWAYS: weakref.WeakKeyDictionary[object, VenueGateway] = weakref.WeakKeyDictionary()

@@ -98,6 +98,7 @@ class VenueCore:
         self.open_orders: dict[str, SimOrder] = {}
         self.by_client_id: dict[str, SimOrder] = {}
         self.fills: list[Fill] = []
+        self.fills_by_order: dict[str, list[Fill]] = {}
         self.funding_payments: list[FundingPayment] = []
         self.liquidations: list[Liquidation] = []
         self.outbox: list[VenueEvent] = []
@@ -534,7 +535,7 @@ class VenueCore:
             order.hidden_value += tick * lots
             self._held_fills.setdefault(order.order_id, []).append(fill)
             return
-        self.fills.append(fill)
+        self._report_fill(fill)
         if self.listening:
             self.outbox.append(fill)
             self._publish_update(order)
@@ -626,10 +627,14 @@ class VenueCore:
         order.hidden_lots = 0
         order.hidden_value = 0
         for fill in self._held_fills.pop(order_id, []):
-            self.fills.append(fill)
+            self._report_fill(fill)
             if self.listening:
                 self.outbox.append(fill)
         self._publish_update(order)
+
+    def _report_fill(self, fill: Fill) -> None:
+        self.fills.append(fill)
+        self.fills_by_order.setdefault(fill.order_id, []).append(fill)
 
     def _publish_update(self, order: SimOrder) -> None:
         if not self.listening:

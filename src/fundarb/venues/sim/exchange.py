@@ -368,12 +368,26 @@ class SimulatedExchange:
         await self._respond(extra)
         return infos
 
-    async def get_fills(self, symbol: str | None = None) -> Sequence[Fill]:
-        """Our fills as the venue reports them (a late-reported fill appears when reported)."""
+    async def get_fills(
+        self, symbol: str | None = None, *, order_ids: Sequence[str] | None = None
+    ) -> Sequence[Fill]:
+        """Our fills as the venue reports them (a late-reported fill appears when reported),
+        oldest first; only those of ``order_ids`` when given."""
         if symbol is not None:
             self._check_symbol(symbol)
+        if order_ids is not None and (
+            isinstance(order_ids, str) or not all(isinstance(i, str) for i in order_ids)
+        ):
+            raise InvalidOrderError("order_ids must be a sequence of str", venue=self.config.venue)
         core, _, extra = await self._arrive("get_fills", symbol)
-        fills = [f for f in core.fills if symbol is None or f.symbol == symbol]
+        if order_ids is None:
+            fills = list(core.fills)
+        else:
+            fills = sorted(
+                (f for i in set(order_ids) for f in core.fills_by_order.get(i, ())),
+                key=lambda f: int(f.trade_id.rsplit("-t", 1)[1]),
+            )
+        fills = [f for f in fills if symbol is None or f.symbol == symbol]
         await self._respond(extra)
         return fills
 

@@ -1,0 +1,349 @@
+"""One leg of an execution: send, watch, cancel, and find out — never guess.
+
+:class:`LegRunner` owns every order one ``execute_order`` call sends for one symbol on one
+venue, and keeps the execution invariants of design notes §3 for it:
+
+- client order ids are deterministic: ``fa-<execution>-<leg>-<attempt>``;
+- a call that fails ambiguously leaves its order UNKNOWN, and nothing more is sent for the
+  leg until it is resolved (by client order id, by venue order id, or not at all);
+- a retryable failure is retried with the same client order id (the venue refuses a
+  duplicate id, so a request that did arrive cannot become two orders);
+- a cancel is confirmed (a final status read back) before anything replaces the order,
+  and what filled is corroborated against the position, which sees late fills first;
+- what is still to do is always ``target - filled`` as the venue reports it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+
+from fundarb.errors import ErrorClass, FundarbError, RateLimitedError, classify_error
+from fundarb.execution.core.gateway import OrderView, PlaceAnswer, VenueGateway
+from fundarb.execution.core.order_state import OrderKind, OrderState, TrackedOrder
+from fundarb.logs import log_event
+from fundarb.venues.markets import MarketSpec
+from fundarb.venues.orders import RejectReason, Side
+
+__all__ = ["LegConfig", "LegRunner"]
+
+logger = logging.getLogger("fundarb.execution")
+
+_ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LegConfig:
+    """Timings of one leg (seconds of the event loop's clock)."""
+
+    poll_interval_s: float = 0.25
+    cancel_confirm_s: float = 5.0  # how long a cancel may take to be confirmed
+    cancel_attempts: int = 3
+    resolve_attempts: int = 5  # lookups of an order whose fate is unknown
+    resolve_backoff_s: float = 0.5
+    send_attempts: int = 3  # tries of one send after retryable failures
+    retry_backoff_s: float = 0.25
+
+
+class LegRunner:
+    """Every order of one leg, and what the venue says of them."""
+
+    def __init__(
+        self,
+        gateway: VenueGateway,
+        *,
+        execution_id: str,
+        leg: int,
+        symbol: str,
+        side: Side,
+        target: Decimal,
+        spec: MarketSpec,
+        reduce_only: bool,
+        config: LegConfig,
+        start_position: Decimal | None,
+    ) -> None:
+        self.gateway = gateway
+        self.execution_id = execution_id
+        self.leg = leg
+        self.symbol = symbol
+        self.side = side
+        self.target = target
+        self.spec = spec
+        self.reduce_only = reduce_only
+        self.config = config
+        self.start_position = start_position
+        self.orders: list[TrackedOrder] = []
+        self.problems: list[str] = []
+
+    # -- figures ----------------------------------------------------------------------------
+
+    @property
+    def filled(self) -> Decimal:
+        return sum((o.filled for o in self.orders), _ZERO)
+
+    @property
+    def remaining(self) -> Decimal:
+        return max(self.target - self.filled, _ZERO)
+
+    @property
+    def unresolved(self) -> list[TrackedOrder]:
+        """Orders whose fate we do not know (the leg must not send more)."""
+        return [o for o in self.orders if o.state in (OrderState.UNKNOWN, OrderState.NEW)]
+
+    @property
+    def open_orders(self) -> list[TrackedOrder]:
+        return [o for o in self.orders if o.state.is_open]
+
+    # -- sending ----------------------------------------------------------------------------
+
+    async def send(
+        self, kind: OrderKind, quantity: Decimal, price: Decimal | None = None
+    ) -> TrackedOrder:
+        """Send one order; return it tracked. Never raises for a venue failure."""
+        if self.unresolved:
+            raise RuntimeError("an order of this leg has an unknown fate: resolve it first")
+        if quantity > self.remaining:  # the over-fill guard, whatever the caller computed
+            raise RuntimeError(f"refusing to send {quantity}: only {self.remaining} is unfilled")
+        attempt = len(self.orders) + 1
+        order = TrackedOrder(
+            client_order_id=f"fa-{self.execution_id}-{self.leg}-{attempt}",
+            kind=kind,
+            side=self.side,
+            quantity=quantity,
+            price=price,
+            venue=self.gateway.name,
+            execution_id=self.execution_id,
+        )
+        self.orders.append(order)
+        self._log(
+            logging.INFO, "exec.order.send", order, kind=kind.value, quantity=quantity, price=price
+        )
+        for try_number in range(1, self.config.send_attempts + 1):
+            try:
+                answer = await self._place(order)
+            except FundarbError as exc:  # classified: every client error lands in one of three
+                verdict = classify_error(exc)
+                if verdict is ErrorClass.RETRYABLE and try_number < self.config.send_attempts:
+                    self._log(logging.WARNING, "exec.order.retry", order, error=exc)
+                    await asyncio.sleep(_backoff(exc, self.config.retry_backoff_s * try_number))
+                    continue
+                if verdict is ErrorClass.AMBIGUOUS:
+                    order.move(OrderState.UNKNOWN, f"{type(exc).__name__}: {exc}")
+                    self._log(logging.WARNING, "exec.order.unknown", order, error=exc)
+                    await self.resolve(order)
+                else:
+                    order.move(OrderState.REJECTED, f"{type(exc).__name__}: {exc}")
+                    self._log(logging.WARNING, "exec.order.rejected", order, error=exc)
+                return order
+            self._take_answer(order, answer)
+            return order
+        return order  # pragma: no cover - the loop always returns
+
+    async def _place(self, order: TrackedOrder) -> PlaceAnswer:
+        gateway = self.gateway
+        if order.kind is OrderKind.MARKET:
+            return await gateway.place_market(
+                self.symbol,
+                self.side,
+                order.quantity,
+                reduce_only=self.reduce_only,
+                client_order_id=order.client_order_id,
+            )
+        assert order.price is not None
+        return await gateway.place_limit(
+            self.symbol,
+            self.side,
+            order.quantity,
+            order.price,
+            reduce_only=self.reduce_only,
+            client_order_id=order.client_order_id,
+            post_only=order.kind is OrderKind.POST_ONLY,
+            ioc=order.kind is OrderKind.IOC,
+        )
+
+    def _take_answer(self, order: TrackedOrder, answer: PlaceAnswer) -> None:
+        if answer.order_id:
+            order.order_id = answer.order_id
+        if answer.filled is not None:
+            order.ledger.observe(answer.filled)
+        if not answer.accepted:
+            order.move(OrderState.REJECTED, answer.message or "rejected")
+            order.reject_reason = answer.reject_reason
+            self._log(
+                logging.WARNING,
+                "exec.order.rejected",
+                order,
+                reason=answer.reject_reason,
+                message=answer.message,
+            )
+            return
+        self._apply_status(order, answer)
+        self._log(
+            logging.INFO,
+            "exec.order.ack",
+            order,
+            order_id=order.order_id,
+            state=order.state.value,
+            filled=order.filled,
+        )
+
+    def _apply_status(self, order: TrackedOrder, answer: PlaceAnswer) -> None:
+        order.apply(
+            OrderView(
+                order.order_id or "",
+                order.client_order_id,
+                answer.status,
+                order.quantity,
+                order.filled,
+                answer.price,
+                None,
+            )
+        )
+        if order.state is OrderState.NEW:  # accepted, status text unknown to us: it exists
+            order.move(OrderState.ACKNOWLEDGED)
+
+    # -- watching ---------------------------------------------------------------------------
+
+    async def refresh(self, order: TrackedOrder) -> None:
+        """Read the order back from the venue (a failed read changes nothing)."""
+        if order.order_id is None:
+            return
+        try:
+            view = await self.gateway.order(order.order_id)
+        except FundarbError as exc:  # a read that failed tells us nothing; the next one may
+            self._log(logging.WARNING, "exec.order.read_failed", order, error=exc)
+            return
+        if view is not None:
+            order.apply(view)
+
+    async def wait(self, order: TrackedOrder, until: float) -> None:
+        """Poll ``order`` until it is final or the loop clock reaches ``until``."""
+        loop = asyncio.get_running_loop()
+        while order.state.is_open and loop.time() < until:
+            await asyncio.sleep(min(self.config.poll_interval_s, max(until - loop.time(), 0.0)))
+            await self.refresh(order)
+
+    async def cancel(self, order: TrackedOrder) -> None:
+        """Cancel ``order`` and wait until the venue confirms a final status.
+
+        If the cancel keeps failing the order stays open and the leg records a problem.
+        """
+        loop = asyncio.get_running_loop()
+        for _ in range(self.config.cancel_attempts):
+            if not order.state.is_open or order.order_id is None:
+                break
+            order.move(OrderState.CANCEL_PENDING)
+            try:
+                answer = await self.gateway.cancel(order.order_id)
+            except FundarbError as exc:  # an unanswered cancel: read the order back below
+                self._log(logging.WARNING, "exec.cancel.failed", order, error=exc)
+            else:
+                if answer.filled is not None:
+                    order.ledger.observe(answer.filled)
+                self._log(
+                    logging.INFO,
+                    "exec.cancel",
+                    order,
+                    accepted=answer.accepted,
+                    filled=order.filled,
+                    reason=answer.reject_reason,
+                )
+                if not answer.accepted and answer.reject_reason is RejectReason.CANCEL_REJECTED:
+                    order.move(
+                        OrderState.PARTIALLY_FILLED if order.filled else OrderState.ACKNOWLEDGED
+                    )
+            deadline = loop.time() + self.config.cancel_confirm_s
+            await self.refresh(order)
+            while order.state.is_open and loop.time() < deadline:
+                if order.state is not OrderState.CANCEL_PENDING:
+                    break  # refused: try again
+                await asyncio.sleep(self.config.poll_interval_s)
+                await self.refresh(order)
+        if order.state.is_open:
+            self.problems.append(f"order {order.client_order_id} could not be cancelled")
+            self._log(logging.ERROR, "exec.cancel.gave_up", order)
+
+    async def resolve(self, order: TrackedOrder) -> None:
+        """Find out what happened to an order whose answer never came."""
+        for attempt in range(1, self.config.resolve_attempts + 1):
+            try:
+                definitive, view = await self.gateway.find(order.client_order_id, order.order_id)
+            except FundarbError as exc:  # the lookup failed: try again after a pause
+                self._log(logging.WARNING, "exec.resolve.failed", order, error=exc)
+                await asyncio.sleep(self.config.resolve_backoff_s * attempt)
+                continue
+            if not definitive:
+                break
+            if view is None:
+                order.move(OrderState.REJECTED, "never reached the venue (not found by its id)")
+            else:
+                order.apply(view)
+                if order.state in (OrderState.UNKNOWN, OrderState.NEW):  # it exists
+                    order.move(OrderState.ACKNOWLEDGED)
+            self._log(
+                logging.INFO, "exec.resolve", order, state=order.state.value, filled=order.filled
+            )
+            return
+        # the client cannot look orders up: the position is the last witness
+        await self.corroborate()
+        if order.state in (OrderState.UNKNOWN, OrderState.NEW):
+            self.problems.append(f"order {order.client_order_id} has an unknown fate")
+            self._log(logging.CRITICAL, "exec.resolve.gave_up", order)
+
+    async def corroborate(self) -> None:
+        """Count fills the orders' reports missed but the position already shows."""
+        if self.start_position is None:
+            return
+        try:
+            position = await self.gateway.position(self.symbol)
+        except FundarbError as exc:  # no witness this time
+            self._log(logging.WARNING, "exec.position.read_failed", None, error=exc)
+            return
+        if position is None:
+            return
+        moved = (position - self.start_position) * self.side.sign
+        missing = moved - self.filled
+        if missing <= 0:
+            return
+        # attribute the difference to the most recent order that may have filled unseen
+        for order in reversed(self.orders):
+            room = order.quantity - order.filled
+            if room > 0:
+                take = min(room, missing)
+                order.ledger.observe(order.filled + take)
+                missing -= take
+                self._log(logging.WARNING, "exec.fill.late", order, added=take)
+                if order.state is OrderState.UNKNOWN and order.filled >= order.quantity:
+                    order.move(OrderState.FILLED, "filled (seen in the position)")
+            if missing <= 0:
+                break
+
+    async def close_out(self) -> None:
+        """Leave nothing behind: resolve unknowns, cancel and confirm every open order."""
+        for order in list(self.orders):
+            if order.state in (OrderState.UNKNOWN, OrderState.NEW):
+                await self.resolve(order)
+        for order in list(self.orders):
+            if order.state.is_open and order.state not in (OrderState.UNKNOWN, OrderState.NEW):
+                await self.cancel(order)
+        await self.corroborate()
+
+    def _log(self, level: int, event: str, order: TrackedOrder | None, **fields: object) -> None:
+        log_event(
+            logger,
+            level,
+            event,
+            execution_id=self.execution_id,
+            venue=self.gateway.name,
+            client_order_id=order.client_order_id if order is not None else None,
+            symbol=self.symbol,
+            **fields,
+        )
+
+
+def _backoff(exc: Exception, default_s: float) -> float:
+    if isinstance(exc, RateLimitedError):
+        return max(exc.retry_after_s, default_s)
+    return default_s
