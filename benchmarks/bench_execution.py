@@ -10,13 +10,10 @@ with a message if it is absent. Add a measure by writing a function ``(Snapshot,
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import gc
 import gzip
 import json
-import statistics
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,13 +21,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from common import Row, latency, parse_args, print_table
 from fundarb.execution import ExecutionMode, OrderBook, OrderExecutor
 from fundarb.venues.sim import SimConfig, SimulatedExchange, binance_btcusdt
-
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CAPTURE = ROOT.parent / "shared" / "data" / "binance" / "usdm_btcusdt_20240808.gz"
-
-Row = tuple[str, str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,17 +58,6 @@ def time_calls(call: Callable[[], object], repeats: int) -> list[int]:
     finally:
         gc.enable()
     return samples
-
-
-def latency(samples_ns: list[int]) -> str:
-    ordered = sorted(samples_ns)
-    p50 = statistics.median(ordered)
-    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-    return f"p50 {_duration(p50)}, p99 {_duration(p99)}"
-
-
-def _duration(ns: float) -> str:
-    return f"{ns / 1e6:,.2f} ms" if ns >= 1e6 else f"{ns / 1000:,.1f} µs"
 
 
 def bench_walk(snapshot: Snapshot, repeats: int) -> Row:
@@ -213,30 +195,15 @@ MEASURES: list[Callable[[Snapshot, int], Row | list[Row]]] = [
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument(
-        "--capture",
-        type=Path,
-        default=DEFAULT_CAPTURE,
-        help="Binance USD-M capture (default: %(default)s)",
+    args = parse_args(
+        (__doc__ or "").split("\n\n")[0], "--repeats", 5000, "timed calls per measure"
     )
-    parser.add_argument(
-        "--repeats", type=int, default=5000, help="timed calls per measure (default: %(default)s)"
-    )
-    args = parser.parse_args()
-    if not args.capture.is_file():
-        print(f"capture not found: {args.capture} (see shared/data/SOURCES.md)", file=sys.stderr)
-        return 2
     snapshot = load_snapshot(args.capture)
     rows: list[Row] = []
     for measure in MEASURES:
         produced = measure(snapshot, args.repeats)
         rows.extend(produced if isinstance(produced, list) else [produced])
-    print(f"Python {sys.version.split()[0]} on {sys.platform}, one core\n")
-    print("| measure | result | detail |")
-    print("|---|---|---|")
-    for name, result, detail in rows:
-        print(f"| {name} | {result} | {detail} |")
+    print_table(rows)
     return 0
 
 

@@ -8,25 +8,19 @@ USD-M BTCUSDT capture in ../shared/data; exits with a message if it is absent.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import resource
-import statistics
-import sys
 import time
 from decimal import Decimal
 from pathlib import Path
 
+from common import Row, latency, parse_args, print_table
 from fundarb.venues.sim import SimConfig, SimulatedExchange, binance_btcusdt
 from fundarb.venues.sim.book import DepthBook
 from fundarb.venues.sim.core import VenueCore
 from fundarb.venues.sim.replay import Capture, ReplayFeed, load_capture
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CAPTURE = ROOT.parent / "shared" / "data" / "binance" / "usdm_btcusdt_20240808.gz"
 TICK, LOT = Decimal("0.1"), Decimal("0.001")
-
-Row = tuple[str, str, str]
 
 
 def peak_rss_mb() -> float:
@@ -111,40 +105,25 @@ def bench_market_orders(capture: Capture, orders: int) -> list[Row]:
             await venue.place_market_order("BTCUSDT", Decimal("10"), side)
             walk.append(time.perf_counter_ns() - start)
         return [
-            _latency_row("market order 0.01 BTC, 1,000-level book, zero latency", small),
-            _latency_row("market order 10 BTC (walks ~25 levels), 1,000-level book", walk),
+            (
+                "market order 0.01 BTC, 1,000-level book, zero latency",
+                latency(small),
+                f"{len(small):,} orders",
+            ),
+            (
+                "market order 10 BTC (walks ~25 levels), 1,000-level book",
+                latency(walk),
+                f"{len(walk):,} orders",
+            ),
         ]
 
     return asyncio.run(run())
 
 
-def _latency_row(name: str, samples_ns: list[int]) -> Row:
-    ordered = sorted(samples_ns)
-    p50 = statistics.median(ordered) / 1000
-    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] / 1000
-    return (name, f"p50 {p50:.0f} µs, p99 {p99:.0f} µs", f"{len(ordered):,} orders")
-
-
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--capture",
-        type=Path,
-        default=DEFAULT_CAPTURE,
-        help="Binance USD-M capture (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--orders", type=int, default=5000, help="market orders to time (default: %(default)s)"
-    )
-    args = parser.parse_args()
-    if not args.capture.is_file():
-        print(f"capture not found: {args.capture} (see shared/data/SOURCES.md)", file=sys.stderr)
-        return 2
-    rows: list[Row] = []
+    args = parse_args(__doc__.split("\n\n")[0], "--orders", 5000, "market orders to time")
     capture, row = bench_load(args.capture)
-    rows.append(row)
-    rows.append(bench_depth_book(capture))
-    rows.append(bench_venue_replay(capture))
+    rows = [row, bench_depth_book(capture), bench_venue_replay(capture)]
     rows.append(
         (
             "peak RSS of the process after load + replays",
@@ -153,11 +132,7 @@ def main() -> int:
         )
     )
     rows.extend(bench_market_orders(capture, args.orders))
-    print(f"Python {sys.version.split()[0]} on {sys.platform}, one core\n")
-    print("| measure | result | detail |")
-    print("|---|---|---|")
-    for name, result, detail in rows:
-        print(f"| {name} | {result} | {detail} |")
+    print_table(rows)
     return 0
 
 

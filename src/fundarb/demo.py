@@ -10,7 +10,7 @@ Nothing is left open: an unfilled limit remainder is cancelled before the demo e
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -27,7 +27,6 @@ from fundarb.venues.sim import (
     MarketModelConfig,
     SimConfig,
     SimulatedExchange,
-    SymbolConfig,
 )
 
 __all__ = ["DemoConfig", "DemoReport", "run_demo"]
@@ -71,29 +70,11 @@ class DemoReport:
 def _venue_config(
     name: str, seed: int, price_seed: int, speed: float, rates: tuple[Decimal, ...], interval_s: int
 ) -> SimConfig:
-    btc = SymbolConfig(
-        symbol="BTC-PERP",
-        tick_size=Decimal("0.1"),
-        lot_size=Decimal("0.001"),
-        min_notional=Decimal("5"),
-        initial_price=Decimal("60000.0"),
-        depth_per_level=Decimal("0.4"),
-        taker_mean_size=Decimal("0.05"),
-        funding=FundingConfig(rate=rates[0], rate_series=rates, interval_s=interval_s),
-    )
-    eth = SymbolConfig(
-        symbol="ETH-PERP",
-        tick_size=Decimal("0.01"),
-        lot_size=Decimal("0.01"),
-        min_notional=Decimal("5"),
-        initial_price=Decimal("3000.00"),
-        depth_per_level=Decimal("6"),
-        taker_mean_size=Decimal("0.8"),
-        funding=FundingConfig(rate=rates[-1], interval_s=interval_s),
-    )
+    """The default BTC and ETH markets, with this venue's funding."""
+    funding = FundingConfig(rate=rates[0], rate_series=rates, interval_s=interval_s)
     return SimConfig(
         venue=name,
-        symbols=(btc, eth),
+        symbols=tuple(replace(s, funding=funding) for s in SimConfig().symbols),
         seed=seed,
         model=MarketModelConfig(price_seed=price_seed),
         time_scale=speed,

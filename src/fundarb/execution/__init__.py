@@ -3,20 +3,22 @@
 Everything public is importable from here: ``from fundarb.execution import OrderExecutor``.
 """
 
-from fundarb.execution.core import (
-    ActualSlippage,
-    BookLevel,
-    BookWalk,
+from fundarb.execution.core.book import BookLevel, BookWalk, OrderBook
+from fundarb.execution.core.liquidity_analyzer import (
+    LiquidityAnalyzer,
+    LiquidityReport,
+    Recommendation,
+)
+from fundarb.execution.core.order_executor import (
     ExecutionMode,
     ExecutionResult,
     ExecutorConfig,
-    ExpectedSlippage,
-    LiquidityAnalyzer,
-    LiquidityReport,
-    OrderBook,
     OrderExecutor,
-    PositionSizer,
-    Recommendation,
+)
+from fundarb.execution.core.position_sizer import PositionSizer
+from fundarb.execution.core.slippage_calculator import (
+    ActualSlippage,
+    ExpectedSlippage,
     SlippageCalculator,
 )
 

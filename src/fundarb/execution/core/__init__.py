@@ -1,37 +1,4 @@
-"""Single-leg execution: the order executor and the analysis it relies on."""
+"""Single-leg execution: the order executor and the analysis it relies on.
 
-from fundarb.execution.core.book import BookLevel, BookWalk, OrderBook
-from fundarb.execution.core.liquidity_analyzer import (
-    LiquidityAnalyzer,
-    LiquidityReport,
-    Recommendation,
-)
-from fundarb.execution.core.order_executor import (
-    ExecutionMode,
-    ExecutionResult,
-    ExecutorConfig,
-    OrderExecutor,
-)
-from fundarb.execution.core.position_sizer import PositionSizer
-from fundarb.execution.core.slippage_calculator import (
-    ActualSlippage,
-    ExpectedSlippage,
-    SlippageCalculator,
-)
-
-__all__ = [
-    "ActualSlippage",
-    "BookLevel",
-    "BookWalk",
-    "ExecutionMode",
-    "ExecutionResult",
-    "ExecutorConfig",
-    "ExpectedSlippage",
-    "LiquidityAnalyzer",
-    "LiquidityReport",
-    "OrderBook",
-    "OrderExecutor",
-    "PositionSizer",
-    "Recommendation",
-    "SlippageCalculator",
-]
+The public names are re-exported from :mod:`fundarb.execution`.
+"""
