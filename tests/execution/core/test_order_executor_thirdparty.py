@@ -72,7 +72,7 @@ async def test_every_mode_runs_on_a_third_party_client(
 
 
 async def test_post_only_is_refused_when_the_client_cannot_send_it() -> None:
-    client, venue = _client()
+    client, _ = _client()
 
     result = await OrderExecutor().execute_order(
         client, BTC, "buy", quantity=D("0.5"), mode="post_only"
