@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -76,6 +78,12 @@ class LegRunner:
         self.start_position = start_position
         self.orders: list[TrackedOrder] = []
         self.problems: list[str] = []
+        self.hurry_at = math.inf  # loop time after which passive waits end early (see hurry)
+        self.first_send_ns: int | None = None  # perf_counter_ns of the first send (skew)
+
+    def hurry(self) -> None:
+        """End passive waits now: the other legs of a hedge have run ahead of this one."""
+        self.hurry_at = asyncio.get_running_loop().time()
 
     # -- figures ----------------------------------------------------------------------------
 
@@ -117,6 +125,8 @@ class LegRunner:
             execution_id=self.execution_id,
         )
         self.orders.append(order)
+        if self.first_send_ns is None:
+            self.first_send_ns = time.perf_counter_ns()
         self._log(
             logging.INFO, "exec.order.send", order, kind=kind.value, quantity=quantity, price=price
         )
@@ -219,10 +229,12 @@ class LegRunner:
             order.apply(view)
 
     async def wait(self, order: TrackedOrder, until: float) -> None:
-        """Poll ``order`` until it is final or the loop clock reaches ``until``."""
+        """Poll ``order`` until it is final, the loop clock reaches ``until``, or the leg is
+        hurried."""
         loop = asyncio.get_running_loop()
-        while order.state.is_open and loop.time() < until:
-            await asyncio.sleep(min(self.config.poll_interval_s, max(until - loop.time(), 0.0)))
+        while order.state.is_open and loop.time() < min(until, self.hurry_at):
+            wait = min(until, self.hurry_at) - loop.time()
+            await asyncio.sleep(min(self.config.poll_interval_s, max(wait, 0.0)))
             await self.refresh(order)
 
     async def cancel(self, order: TrackedOrder) -> None:

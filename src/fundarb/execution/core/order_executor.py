@@ -45,7 +45,14 @@ from fundarb.numbers import to_positive_decimal
 from fundarb.venues.markets import MarketSpec
 from fundarb.venues.orders import Liquidity, RejectReason, Side, parse_side
 
-__all__ = ["ExecutionMode", "ExecutionResult", "ExecutorConfig", "OrderExecutor", "Urgency"]
+__all__ = [
+    "ExecutionMode",
+    "ExecutionResult",
+    "ExecutorConfig",
+    "OrderExecutor",
+    "PreparedLeg",
+    "Urgency",
+]
 
 logger = logging.getLogger("fundarb.execution")
 
@@ -147,8 +154,44 @@ class OrderExecutor:
         Raises :class:`InvalidOrderError` for bad input; everything the venue does is
         reported in the result.
         """
-        loop = asyncio.get_running_loop()
-        started = loop.time()
+        prepared = await self.prepare(
+            exchange_client,
+            symbol,
+            side,
+            size_usd,
+            mode,
+            timeout_seconds,
+            quantity=quantity,
+            reduce_only=reduce_only,
+            urgency=urgency,
+            execution_id=execution_id,
+            leg=leg,
+        )
+        if isinstance(prepared, ExecutionResult):
+            return prepared
+        return await self.run(prepared)
+
+    async def prepare(
+        self,
+        exchange_client: Any,
+        symbol: str,
+        side: str,
+        size_usd: Decimal | None = None,
+        mode: ExecutionMode | str = ExecutionMode.LIMIT_WITH_FALLBACK,
+        timeout_seconds: float = 30.0,
+        *,
+        quantity: Decimal | None = None,
+        reduce_only: bool = False,
+        urgency: Urgency = "normal",
+        execution_id: str | None = None,
+        leg: int = 0,
+    ) -> PreparedLeg | ExecutionResult:
+        """Everything before the first order: input, spec, book, size, mode. Sends nothing.
+
+        Returns the leg ready to :meth:`run`, or a failed result when the market data is
+        unusable. Raises :class:`InvalidOrderError` for bad input.
+        """
+        started = asyncio.get_running_loop().time()
         request = _validate(
             exchange_client,
             symbol,
@@ -190,27 +233,36 @@ class OrderExecutor:
         chosen, reason = request.mode, "requested"
         if chosen is ExecutionMode.ADAPTIVE:
             chosen, reason = await self._choose(exchange_client, request, target)
+        return PreparedLeg(
+            run=run, book=book, request=request, mode=chosen, reason=reason, started=started
+        )
+
+    async def run(self, leg: PreparedLeg) -> ExecutionResult:
+        """Send and see through a prepared leg; nothing is left open, even when cancelled."""
+        run = leg.run
         log_event(
             logger,
             logging.INFO,
             "exec.start",
-            execution_id=execution_id,
-            venue=gateway.name,
-            symbol=symbol,
-            side=request.side.value,
-            quantity=target,
-            mode=chosen.value,
-            reason=reason,
+            execution_id=run.execution_id,
+            venue=run.gateway.name,
+            symbol=run.symbol,
+            side=run.side.value,
+            quantity=run.target,
+            mode=leg.mode.value,
+            reason=leg.reason,
         )
         outcome = _Outcome()
         try:
-            await self._run(chosen, run, book, request.timeout_s, outcome)
+            await self._run(leg.mode, run, leg.book, leg.request.timeout_s, outcome)
             if run.open_orders or run.unresolved:
                 await finish_shielded(run.close_out())
         except BaseException:
             await finish_shielded(run.close_out())  # nothing left open, even when cancelled
             raise
-        return await self._result(run, request, chosen, reason, book, outcome, started)
+        return await self._result(
+            run, leg.request, leg.mode, leg.reason, leg.book, outcome, leg.started
+        )
 
     async def _read_book(self, gateway: VenueGateway, symbol: str) -> OrderBook:
         """The book, retried while the venue is unreachable; a bad book is not retried."""
@@ -524,6 +576,18 @@ class OrderExecutor:
             error=result.error_message,
         )
         return result
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PreparedLeg:
+    """A leg checked and sized, nothing sent yet (see :meth:`OrderExecutor.prepare`)."""
+
+    run: LegRunner
+    book: OrderBook
+    request: _Request
+    mode: ExecutionMode
+    reason: str
+    started: float
 
 
 @dataclass(frozen=True, slots=True)
