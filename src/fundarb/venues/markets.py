@@ -62,11 +62,14 @@ class MarketSpec:
     def on_lot(self, quantity: Decimal) -> bool:
         return _whole_steps(quantity, self.lot_size) is True
 
-    def check_order(self, quantity: Decimal, price: Decimal | None) -> OrderCheck | None:
+    def check_order(
+        self, quantity: Decimal, price: Decimal | None, *, reduce_only: bool = False
+    ) -> OrderCheck | None:
         """Return why ``quantity`` at ``price`` breaks this market's filters, or None.
 
         ``price`` is the limit price, or the reference price for a market order (the
-        minimum-notional check is skipped when it is None).
+        minimum-notional check is skipped when it is None). Reduce-only orders are exempt
+        from the minimum notional, as on Binance: a small remainder can always be closed.
         """
         on_lot = _whole_steps(quantity, self.lot_size)
         if on_lot is None:
@@ -95,7 +98,7 @@ class MarketSpec:
                     RejectReason.INVALID_PRICE,
                     f"price {price} is not a multiple of the tick {self.tick_size}",
                 )
-            if quantity * price < self.min_notional:
+            if not reduce_only and quantity * price < self.min_notional:
                 return OrderCheck(
                     RejectReason.MIN_NOTIONAL,
                     f"notional {quantity * price} is below the minimum {self.min_notional}",

@@ -319,7 +319,7 @@ class OrderExecutor:
         if price is None:
             outcome.errors.append("no passive price: the book is empty on our side")
             return None
-        if not _fits(run.spec, run.remaining, price, outcome):
+        if not _fits(run.spec, run.remaining, price, outcome, run.reduce_only):
             return None
         order = await run.send(kind, run.remaining, price)
         await self._settle(run, order, deadline)
@@ -351,7 +351,7 @@ class OrderExecutor:
             outcome.errors.append("market order not sent: no liquidity on the other side")
             return
         quantity = run.remaining
-        if not _fits(run.spec, quantity, touch, outcome):
+        if not _fits(run.spec, quantity, touch, outcome, run.reduce_only):
             return
         slip = self.config.max_slippage_pct
         bound = run.spec.round_price(
@@ -382,7 +382,7 @@ class OrderExecutor:
             if run.remaining <= 0 or loop.time() >= deadline:
                 return
             price = _passive_price(book, run.side, run.spec, ticks_away=step)
-            if price is None or not _fits(run.spec, run.remaining, price, outcome):
+            if price is None or not _fits(run.spec, run.remaining, price, outcome, run.reduce_only):
                 outcome.errors.append("post-only: no passive price")
                 return
             order = await run.send(OrderKind.POST_ONLY, run.remaining, price)
@@ -417,7 +417,7 @@ class OrderExecutor:
                     outcome.errors.append(f"ladder stopped: {exc}")
                     return
             price = _ladder_price(book, run.side, run.spec, rung)
-            if price is None or not _fits(run.spec, run.remaining, price, outcome):
+            if price is None or not _fits(run.spec, run.remaining, price, outcome, run.reduce_only):
                 continue
             order = await run.send(OrderKind.LIMIT, run.remaining, price)
             await self._settle(run, order, loop.time() + slice_s)
@@ -599,6 +599,7 @@ class _Request:
     mode: ExecutionMode
     timeout_s: float
     urgency: Urgency
+    reduce_only: bool
 
 
 @dataclass(slots=True)
@@ -658,7 +659,9 @@ def _validate(
         raise InvalidOrderError(f"reduce_only must be a bool, got {reduce_only!r}", **where)
     if urgency not in ("low", "normal", "high"):
         raise InvalidOrderError(f"urgency must be low, normal or high, got {urgency!r}", **where)
-    return _Request(symbol, parsed_side, usd, qty, parsed_mode, float(timeout_s), urgency)
+    return _Request(
+        symbol, parsed_side, usd, qty, parsed_mode, float(timeout_s), urgency, reduce_only
+    )
 
 
 def _target_quantity(
@@ -669,7 +672,9 @@ def _target_quantity(
         return PositionSizer().quantity_for(spec, request.size_usd, reference, venue=venue)
     assert request.quantity is not None
     quantity = spec.round_quantity(request.quantity)
-    problem = spec.check_order(quantity, spec.round_price(reference, request.side))
+    problem = spec.check_order(
+        quantity, spec.round_price(reference, request.side), reduce_only=request.reduce_only
+    )
     if quantity <= 0 or problem is not None:
         reason = problem.message if problem is not None else "nothing to trade"
         raise InvalidOrderError(
@@ -680,8 +685,14 @@ def _target_quantity(
     return quantity
 
 
-def _fits(spec: MarketSpec, quantity: Decimal, price: Decimal, outcome: _Outcome) -> bool:
-    problem = spec.check_order(quantity, spec.round_price(price, Side.BUY))
+def _fits(
+    spec: MarketSpec,
+    quantity: Decimal,
+    price: Decimal,
+    outcome: _Outcome,
+    reduce_only: bool = False,
+) -> bool:
+    problem = spec.check_order(quantity, spec.round_price(price, Side.BUY), reduce_only=reduce_only)
     if problem is not None:
         outcome.errors.append(f"remainder {quantity} not sent: {problem.message}")
         return False

@@ -281,7 +281,7 @@ class VenueCore:
             reference = None if touch in (NO_ASK, NO_BID) else touch * spec.tick_size
         else:
             reference = request.price
-        problem = spec.check_order(request.quantity, reference)
+        problem = spec.check_order(request.quantity, reference, reduce_only=request.reduce_only)
         if problem is not None:
             return self._refused(request, problem.reason, problem.message)
         position = self.account.positions[request.symbol].lots
