@@ -104,14 +104,19 @@ class LegRunner:
     def open_orders(self) -> list[TrackedOrder]:
         return [o for o in self.orders if o.state.is_open]
 
+    @property
+    def can_send(self) -> bool:
+        """Nothing of unknown fate and nothing still open: a new order cannot over-fill."""
+        return not any(o.state.is_open for o in self.orders)
+
     # -- sending ----------------------------------------------------------------------------
 
     async def send(
         self, kind: OrderKind, quantity: Decimal, price: Decimal | None = None
     ) -> TrackedOrder:
         """Send one order; return it tracked. Never raises for a venue failure."""
-        if self.unresolved:
-            raise RuntimeError("an order of this leg has an unknown fate: resolve it first")
+        if not self.can_send:
+            raise RuntimeError("an order of this leg is still open or of unknown fate")
         if quantity > self.remaining:  # the over-fill guard, whatever the caller computed
             raise RuntimeError(f"refusing to send {quantity}: only {self.remaining} is unfilled")
         attempt = len(self.orders) + 1
@@ -148,6 +153,10 @@ class LegRunner:
                     self._log(logging.WARNING, "exec.order.rejected", order, error=exc)
                 return order
             self._take_answer(order, answer)
+            if len(self.orders) == 1:
+                # let sibling legs send their first orders before this one reads results:
+                # legs of a hedge go out together (the skew is one send, not one leg)
+                await asyncio.sleep(0)
             return order
         return order  # pragma: no cover - the loop always returns
 

@@ -303,7 +303,7 @@ class OrderExecutor:
             await self._passive(run, book, deadline, OrderKind.LIMIT, outcome)
         elif mode is ExecutionMode.LIMIT_WITH_FALLBACK:
             await self._passive(run, book, deadline, OrderKind.LIMIT, outcome)
-            if run.remaining > 0 and not run.unresolved:
+            if run.remaining > 0 and run.can_send:
                 outcome.fallback_used = True
                 await self._market(run, outcome)
         elif mode is ExecutionMode.POST_ONLY:
@@ -338,7 +338,7 @@ class OrderExecutor:
     ) -> None:
         """A protected market order for everything still unfilled, bounded off ``book``
         (read now when not given)."""
-        if run.remaining <= 0 or run.unresolved:
+        if run.remaining <= 0 or not run.can_send:
             return
         if book is None:
             try:
@@ -408,7 +408,7 @@ class OrderExecutor:
         loop = asyncio.get_running_loop()
         slice_s = timeout_s / 4
         for rung in ("join", "inside", "cross"):
-            if run.remaining <= 0 or run.unresolved:
+            if run.remaining <= 0 or not run.can_send:
                 return
             if rung != "join":
                 try:
@@ -421,7 +421,7 @@ class OrderExecutor:
                 continue
             order = await run.send(OrderKind.LIMIT, run.remaining, price)
             await self._settle(run, order, loop.time() + slice_s)
-        if run.remaining > 0 and not run.unresolved:
+        if run.remaining > 0 and run.can_send:
             outcome.fallback_used = True
             await self._market(run, outcome)
 
