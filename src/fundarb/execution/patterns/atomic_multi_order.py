@@ -28,32 +28,33 @@ import math
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import KW_ONLY, dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from fundarb.errors import ConfigError, FundarbError, InvalidOrderError
+from fundarb.errors import InvalidOrderError
 from fundarb.execution.concurrency import finish_shielded
-from fundarb.execution.core.gateway import VenueGateway, gateway_for
-from fundarb.execution.core.liquidity_analyzer import LiquidityAnalyzer, Recommendation
-from fundarb.execution.core.order_executor import (
-    ExecutionMode,
-    ExecutionResult,
-    OrderExecutor,
-    PreparedLeg,
+from fundarb.execution.core.gateway import gateway_for
+from fundarb.execution.core.order_executor import ExecutionMode, ExecutionResult, OrderExecutor
+from fundarb.execution.patterns.incidents import Incident, IncidentLog
+from fundarb.execution.patterns.planning import (
+    AtomicConfig,
+    OrderSpec,
+    PlannedLeg,
+    check_specs,
+    groups,
+    net_change,
+    plan_legs,
 )
-from fundarb.execution.patterns.incidents import (
-    Incident,
-    IncidentKind,
-    IncidentLeg,
-    IncidentLog,
+from fundarb.execution.patterns.reconcile import (
+    GroupState,
+    ImbalancePolicy,
+    Reconciler,
+    rollback_cost,
 )
 from fundarb.logs import log_event
-from fundarb.numbers import to_positive_decimal
-from fundarb.venues.interface import BalanceProvider
-from fundarb.venues.markets import MarketSpec
-from fundarb.venues.orders import Side, parse_side
+from fundarb.venues.orders import Side
 
 __all__ = [
     "AtomicConfig",
@@ -68,7 +69,6 @@ __all__ = [
 logger = logging.getLogger("fundarb.execution")
 
 _ZERO = Decimal(0)
-_QUOTES = ("USDT", "USDC", "BUSD", "USD")
 
 
 class AtomicOutcome(StrEnum):
@@ -77,48 +77,6 @@ class AtomicOutcome(StrEnum):
     ROLLED_BACK = "rolled_back"  # every leg flat again
     ABORTED_PREFLIGHT = "aborted_preflight"  # nothing was sent
     RESIDUAL_EXPOSURE = "residual_exposure"  # could not get balanced or flat: escalated
-
-
-class ImbalancePolicy(StrEnum):
-    HEDGE_THEN_ROLLBACK = "hedge_then_rollback"  # complete lagging legs; if that fails, roll back
-    ROLLBACK = "rollback"  # roll back at once
-    HEDGE = "hedge"  # complete lagging legs; if that fails, escalate
-
-
-@dataclass(frozen=True)
-class OrderSpec:
-    """One leg: ``OrderSpec(client, "BTC-PERP", "buy", Decimal("1000"))``.
-
-    Give ``size_usd`` or ``quantity`` (base units). A ``reduce_only`` leg with neither closes
-    the venue's whole position in ``symbol``.
-    """
-
-    exchange_client: Any
-    symbol: str
-    side: str
-    size_usd: Decimal | None = None
-    execution_mode: ExecutionMode | str = ExecutionMode.LIMIT_WITH_FALLBACK
-    timeout_seconds: float = 30.0
-    _: KW_ONLY
-    quantity: Decimal | None = None
-    reduce_only: bool = False
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AtomicConfig:
-    """Budgets of the reconciliation (seconds of the event loop's clock)."""
-
-    max_imbalance_seconds: float = 5.0  # how long a group may stay uneven before we act
-    hedge_attempts: int = 2
-    rollback_attempts: int = 3
-    assumed_leverage: int = 5  # for the margin check when the venue does not say
-    check_interval_s: float = 0.25
-
-    def __post_init__(self) -> None:
-        if not (math.isfinite(self.max_imbalance_seconds) and self.max_imbalance_seconds > 0):
-            raise ConfigError("max_imbalance_seconds must be greater than zero")
-        if self.hedge_attempts < 0 or self.rollback_attempts < 1 or self.assumed_leverage < 1:
-            raise ConfigError("attempts and leverage must be positive")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -158,34 +116,6 @@ class AtomicExecutionResult:
     incidents: tuple[Incident, ...]
 
 
-@dataclass(slots=True, eq=False)
-class _Leg:
-    index: int
-    spec: OrderSpec
-    side: Side
-    gateway: VenueGateway
-    market: MarketSpec
-    reference: Decimal
-    desired: Decimal
-    group: str
-    target: Decimal = _ZERO
-    prepared: PreparedLeg | None = None
-    entry: ExecutionResult | None = None
-    adjustments: list[ExecutionResult] = field(default_factory=list)
-
-    @property
-    def start_position(self) -> Decimal | None:
-        return self.prepared.run.start_position if self.prepared is not None else None
-
-    def ledger_net(self) -> Decimal:
-        results = ([self.entry] if self.entry is not None else []) + self.adjustments
-        if self.entry is None and self.prepared is not None:  # interrupted: the runner knows
-            return self.prepared.run.filled * self.side.sign + sum(
-                (r.filled_quantity * r.side.sign for r in self.adjustments), _ZERO
-            )
-        return sum((r.filled_quantity * r.side.sign for r in results), _ZERO)
-
-
 class AtomicMultiOrderExecutor:
     """Opens and closes delta-neutral legs across venues (design notes §3)."""
 
@@ -199,6 +129,7 @@ class AtomicMultiOrderExecutor:
         self.executor = executor if executor is not None else OrderExecutor()
         self.config = config if config is not None else AtomicConfig()
         self.incident_log = incidents if incidents is not None else IncidentLog()
+        self._reconciler = Reconciler(self.executor, self.config, self.incident_log)
 
     @property
     def incidents(self) -> list[Incident]:
@@ -232,14 +163,16 @@ class AtomicMultiOrderExecutor:
         limit_s = max_imbalance_seconds or self.config.max_imbalance_seconds
         if not (math.isfinite(limit_s) and limit_s > 0):
             raise InvalidOrderError(f"max_imbalance_seconds must be above zero, got {limit_s}")
-        specs = _check_specs(orders)
+        specs = check_specs(orders)
         execution_id = uuid.uuid4().hex[:12]
         if self.kill_switch_active and not all(s.reduce_only for s in specs):
             ids = [i.incident_id for i in self.incident_log.open_residuals]
             return self._aborted(
                 execution_id, started, (f"kill switch: unresolved residual exposure {ids}",)
             )
-        legs, failures = await self._plan(specs, execution_id, pre_flight_check)
+        legs, failures = await plan_legs(
+            specs, execution_id, pre_flight_check, executor=self.executor, config=self.config
+        )
         if failures:
             return self._aborted(execution_id, started, tuple(failures))
         try:
@@ -247,7 +180,7 @@ class AtomicMultiOrderExecutor:
         except BaseException:
             # the caller is leaving (or a bug): never leave a leg naked on the way out
             await finish_shielded(
-                self._reconcile(
+                self._reconciler.reconcile(
                     execution_id,
                     legs,
                     ImbalancePolicy.ROLLBACK,
@@ -257,7 +190,7 @@ class AtomicMultiOrderExecutor:
             )
             raise
         states = await finish_shielded(
-            self._reconcile(execution_id, legs, policy, rollback_on_partial, limit_s)
+            self._reconciler.reconcile(execution_id, legs, policy, rollback_on_partial, limit_s)
         )
         return await self._result(execution_id, legs, states, skew_ms, started)
 
@@ -312,113 +245,9 @@ class AtomicMultiOrderExecutor:
             specs, rollback_on_partial=False, on_imbalance=ImbalancePolicy.HEDGE
         )
 
-    # -- pre-flight --------------------------------------------------------------------------
-
-    async def _plan(
-        self, specs: list[OrderSpec], execution_id: str, check: bool
-    ) -> tuple[list[_Leg], list[str]]:
-        """Specs, one quantity per group, liquidity, margin, books. Sends nothing."""
-        legs: list[_Leg] = []
-        failures: list[str] = []
-        for index, spec in enumerate(specs):
-            gateway = gateway_for(
-                spec.exchange_client, max_book_age_s=self.executor.config.max_book_age_s
-            )
-            where = f"leg {index} ({gateway.name} {spec.symbol})"
-            side = parse_side(spec.side)
-            try:
-                market = await gateway.market_spec(spec.symbol)
-                book = await gateway.book(spec.symbol)
-                reference = book.touch(side)
-                if reference is None:
-                    failures.append(f"{where}: no liquidity on the side to trade")
-                    continue
-                desired = await _desired_quantity(gateway, spec, side, reference, market)
-            except InvalidOrderError:
-                raise
-            except FundarbError as exc:
-                failures.append(f"{where}: {exc}")
-                continue
-            legs.append(
-                _Leg(index, spec, side, gateway, market, reference, desired, _base_asset(market))
-            )
-        if failures:
-            return legs, failures
-        for group, members in _groups(legs).items():
-            failures.extend(_size_group(group, members))
-        if not failures and check:
-            failures.extend(await self._preflight(legs))
-        if failures:
-            return legs, failures
-        for leg in legs:
-            prepared = await self.executor.prepare(
-                leg.spec.exchange_client,
-                leg.spec.symbol,
-                leg.side.value,
-                None,
-                leg.spec.execution_mode,
-                leg.spec.timeout_seconds,
-                quantity=leg.target,
-                reduce_only=leg.spec.reduce_only,
-                execution_id=execution_id,
-                leg=leg.index,
-            )
-            if isinstance(prepared, ExecutionResult):
-                failures.append(f"leg {leg.index}: {prepared.error_message}")
-            else:
-                leg.prepared = prepared
-        return legs, failures
-
-    async def _preflight(self, legs: list[_Leg]) -> list[str]:
-        failures: list[str] = []
-        analyzer = LiquidityAnalyzer(
-            max_slippage_pct=self.executor.config.max_slippage_pct,
-            max_book_age_s=self.executor.config.max_book_age_s,
-        )
-        margin: dict[int, Decimal] = {}
-        for leg in legs:
-            where = f"leg {leg.index} ({leg.gateway.name} {leg.spec.symbol})"
-            try:
-                report = await analyzer.check_execution_feasibility(
-                    exchange_client=leg.spec.exchange_client,
-                    symbol=leg.spec.symbol,
-                    side=leg.side.value,
-                    quantity=leg.target,
-                )
-            except FundarbError as exc:
-                failures.append(f"{where}: {exc}")
-                continue
-            if report.recommendation in (
-                Recommendation.INSUFFICIENT_DEPTH,
-                Recommendation.STALE_BOOK,
-            ):
-                failures.append(f"{where}: {report.recommendation.value}: {report.reason}")
-            if not leg.spec.reduce_only:
-                key = id(leg.spec.exchange_client)
-                margin[key] = margin.get(key, _ZERO) + (
-                    leg.target * leg.reference / self.config.assumed_leverage
-                )
-        for leg in legs:
-            key = id(leg.spec.exchange_client)
-            client = leg.spec.exchange_client
-            if key not in margin or not isinstance(client, BalanceProvider):
-                continue
-            needed = margin.pop(key)
-            try:
-                available = (await client.get_balance()).available
-            except FundarbError as exc:
-                failures.append(f"{leg.gateway.name}: balance unavailable: {exc}")
-                continue
-            if needed > available:
-                failures.append(
-                    f"{leg.gateway.name}: needs {needed:.2f} of margin at "
-                    f"{self.config.assumed_leverage}x, {available:.2f} is free"
-                )
-        return failures
-
     # -- placement ---------------------------------------------------------------------------
 
-    async def _place(self, legs: list[_Leg], limit_s: float) -> float | None:
+    async def _place(self, legs: list[PlannedLeg], limit_s: float) -> float | None:
         """Send every leg concurrently; hurry legs that lag their group. Returns the skew."""
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(self._enter(leg)) for leg in legs]
@@ -430,20 +259,20 @@ class AtomicMultiOrderExecutor:
         ]
         return (max(starts) - min(starts)) / 1e6 if len(starts) > 1 else None
 
-    async def _enter(self, leg: _Leg) -> None:
+    async def _enter(self, leg: PlannedLeg) -> None:
         assert leg.prepared is not None
         leg.entry = await self.executor.run(leg.prepared)
 
     async def _watch(
-        self, legs: list[_Leg], tasks: list[asyncio.Task[None]], limit_s: float
+        self, legs: list[PlannedLeg], tasks: list[asyncio.Task[None]], limit_s: float
     ) -> None:
         """While legs run: a group uneven for ``limit_s`` has its lagging legs hurried."""
         loop = asyncio.get_running_loop()
         uneven_since: dict[str, float] = {}
-        groups = _groups(legs)
+        by_group = groups(legs)
         while not all(t.done() for t in tasks):
             await asyncio.sleep(self.config.check_interval_s)
-            for name, members in groups.items():
+            for name, members in by_group.items():
                 runs = [m.prepared.run for m in members if m.prepared is not None]
                 if len(runs) < 2:
                     continue
@@ -457,201 +286,13 @@ class AtomicMultiOrderExecutor:
                         if run.filled < max(filled):
                             run.hurry()
 
-    # -- reconciliation ----------------------------------------------------------------------
-
-    async def _reconcile(
-        self,
-        execution_id: str,
-        legs: list[_Leg],
-        policy: ImbalancePolicy,
-        rollback_on_partial: bool,
-        limit_s: float,
-    ) -> dict[str, _GroupState]:
-        states: dict[str, _GroupState] = {}
-        for name, members in _groups(legs).items():
-            states[name] = await self._settle_group(
-                execution_id, name, members, policy, rollback_on_partial, limit_s
-            )
-        return states
-
-    async def _settle_group(
-        self,
-        execution_id: str,
-        name: str,
-        members: list[_Leg],
-        policy: ImbalancePolicy,
-        rollback_on_partial: bool,
-        limit_s: float,
-    ) -> _GroupState:
-        actions: list[str] = []
-        filled = await self._filled(members)
-        if all(filled[m.index] == m.target for m in members):
-            return _GroupState("whole", members[0].target, actions)
-        if policy is not ImbalancePolicy.ROLLBACK and not _balanced(members, filled):
-            for attempt in range(1, self.config.hedge_attempts + 1):
-                goal = max(filled.values()) if len(members) > 1 else members[0].target
-                for leg in members:
-                    missing = goal - filled[leg.index]
-                    if missing > 0:
-                        actions.append(
-                            f"hedge {leg.gateway.name} {leg.spec.symbol} {leg.side.value} {missing}"
-                        )
-                        await self._adjust(
-                            leg,
-                            leg.side,
-                            missing,
-                            f"{execution_id}h{attempt}",
-                            ExecutionMode.AGGRESSIVE_LIMIT,
-                            limit_s,
-                            reduce=leg.spec.reduce_only,
-                        )
-                filled = await self._filled(members)
-                if _balanced(members, filled):
-                    break
-            if actions:
-                self._record(
-                    IncidentKind.HEDGE,
-                    execution_id,
-                    members,
-                    filled,
-                    actions,
-                    resolved=_balanced(members, filled),
-                )
-        if _balanced(members, filled):
-            quantity = max(filled.values())
-            return _GroupState(
-                "whole"
-                if all(filled[m.index] == m.target for m in members)
-                else ("flat" if _flat(filled) else "balanced"),
-                quantity,
-                actions,
-            )
-        if policy is ImbalancePolicy.HEDGE:
-            return self._residual(execution_id, name, members, filled, actions)
-        rollback_actions: list[str] = []
-        for attempt in range(1, self.config.rollback_attempts + 1):
-            floor = _ZERO if rollback_on_partial or len(members) == 1 else min(filled.values())
-            for leg in members:
-                excess = filled[leg.index] - floor
-                if excess > 0:
-                    rollback_actions.append(
-                        f"close {leg.gateway.name} {leg.spec.symbol} "
-                        f"{leg.side.opposite.value} {excess}"
-                    )
-                    await self._adjust(
-                        leg,
-                        leg.side.opposite,
-                        excess,
-                        f"{execution_id}r{attempt}",
-                        ExecutionMode.MARKET_ONLY,
-                        limit_s,
-                        reduce=True,
-                    )
-            filled = await self._filled(members)
-            if _balanced(members, filled):
-                break
-        actions.extend(rollback_actions)
-        if not _balanced(members, filled):
-            return self._residual(execution_id, name, members, filled, actions)
-        cost = _rollback_cost(members)
-        self._record(
-            IncidentKind.ROLLBACK, execution_id, members, filled, actions, resolved=True, cost=cost
-        )
-        state = "flat" if _flat(filled) else "balanced"
-        return _GroupState(state, max(filled.values()), actions, rolled_back=True)
-
-    async def _adjust(
-        self,
-        leg: _Leg,
-        side: Side,
-        quantity: Decimal,
-        execution_id: str,
-        mode: ExecutionMode,
-        timeout_s: float,
-        *,
-        reduce: bool,
-    ) -> None:
-        """One hedge or rollback order for ``leg``; its result joins the leg's record."""
-        rounded = leg.market.round_quantity(quantity)
-        if rounded <= 0:
-            return
-        try:
-            result = await self.executor.execute_order(
-                leg.spec.exchange_client,
-                leg.spec.symbol,
-                side.value,
-                quantity=rounded,
-                mode=mode,
-                timeout_seconds=timeout_s,
-                reduce_only=reduce,
-                execution_id=execution_id,
-                leg=leg.index,
-            )
-        except InvalidOrderError as exc:  # e.g. below the venue minimum: nothing was sent
-            log_event(
-                logger,
-                logging.WARNING,
-                "atomic.adjust.refused",
-                execution_id=execution_id,
-                venue=leg.gateway.name,
-                error=exc,
-            )
-            return
-        leg.adjustments.append(result)
-
-    async def _filled(self, members: list[_Leg]) -> dict[int, Decimal]:
-        """Each leg's filled quantity in its own direction, from the venue's position."""
-        out: dict[int, Decimal] = {}
-        for leg in members:
-            out[leg.index] = (await _net(leg)) * leg.side.sign
-        return out
-
-    def _residual(
-        self,
-        execution_id: str,
-        name: str,
-        members: list[_Leg],
-        filled: dict[int, Decimal],
-        actions: list[str],
-    ) -> _GroupState:
-        self._record(IncidentKind.RESIDUAL, execution_id, members, filled, actions, resolved=False)
-        return _GroupState("residual", _ZERO, actions, rolled_back=bool(actions))
-
-    def _record(
-        self,
-        kind: IncidentKind,
-        execution_id: str,
-        members: list[_Leg],
-        filled: dict[int, Decimal],
-        actions: list[str],
-        *,
-        resolved: bool,
-        cost: Decimal = _ZERO,
-    ) -> None:
-        self.incident_log.record(
-            kind,
-            execution_id=execution_id,
-            legs=tuple(
-                IncidentLeg(
-                    m.gateway.name,
-                    m.spec.symbol,
-                    filled[m.index] * m.side.sign,
-                    m.entry.fill_price if m.entry else None,
-                )
-                for m in members
-            ),
-            cost_usd=cost,
-            actions=tuple(actions),
-            resolved=resolved,
-        )
-
     # -- results -----------------------------------------------------------------------------
 
     async def _result(
         self,
         execution_id: str,
-        legs: list[_Leg],
-        states: dict[str, _GroupState],
+        legs: list[PlannedLeg],
+        states: dict[str, GroupState],
         skew_ms: float | None,
         started: float,
     ) -> AtomicExecutionResult:
@@ -663,7 +304,7 @@ class AtomicMultiOrderExecutor:
                     symbol=leg.spec.symbol,
                     side=leg.side,
                     target=leg.target,
-                    net=await _net(leg),
+                    net=await net_change(leg),
                     entry=leg.entry,
                     adjustments=tuple(leg.adjustments),
                 )
@@ -680,7 +321,7 @@ class AtomicMultiOrderExecutor:
         else:
             outcome = AtomicOutcome.HEDGED
         state_of = {
-            leg.index: states[name] for name, members in _groups(legs).items() for leg in members
+            leg.index: states[name] for name, members in groups(legs).items() for leg in members
         }
         residual = {
             (r.venue, r.symbol): r.net
@@ -707,7 +348,7 @@ class AtomicMultiOrderExecutor:
             execution_time_ms=(time.perf_counter() - started) * 1000,
             error_message="; ".join(errors) or None,
             rollback_performed=any(s.rolled_back for s in states.values()),
-            rollback_cost_usd=_rollback_cost(legs),
+            rollback_cost_usd=rollback_cost(legs),
             residual_exposure=residual,
             balanced_quantities=balanced,
             hedged_quantity=next(iter(balanced.values())) if len(balanced) == 1 else None,
@@ -759,14 +400,6 @@ class AtomicMultiOrderExecutor:
         )
 
 
-@dataclass(slots=True)
-class _GroupState:
-    kind: str  # whole | balanced | flat | residual
-    quantity: Decimal  # per side, when balanced or whole
-    actions: list[str]
-    rolled_back: bool = False
-
-
 def _policy(value: ImbalancePolicy | str) -> ImbalancePolicy:
     try:
         return ImbalancePolicy(str(value))
@@ -776,161 +409,7 @@ def _policy(value: ImbalancePolicy | str) -> ImbalancePolicy:
         ) from None
 
 
-def _check_specs(orders: Sequence[OrderSpec]) -> list[OrderSpec]:
-    if isinstance(orders, OrderSpec) or not isinstance(orders, Sequence) or not orders:
-        raise InvalidOrderError("orders must be a non-empty list of OrderSpec")
-    specs = list(orders)
-    for index, spec in enumerate(specs):
-        if not isinstance(spec, OrderSpec):
-            raise InvalidOrderError(f"orders[{index}] is not an OrderSpec: {spec!r:.60}")
-        parse_side(spec.side)
-        if spec.size_usd is not None and spec.quantity is not None:
-            raise InvalidOrderError(f"orders[{index}]: give size_usd or quantity, not both")
-        if spec.size_usd is None and spec.quantity is None and not spec.reduce_only:
-            raise InvalidOrderError(f"orders[{index}]: give size_usd or quantity")
-        for name in ("size_usd", "quantity"):
-            value = getattr(spec, name)
-            if value is not None:
-                try:
-                    to_positive_decimal(value, name=f"orders[{index}].{name}")
-                except ValueError as exc:
-                    raise InvalidOrderError(str(exc)) from None
-    return specs
-
-
-async def _desired_quantity(
-    gateway: VenueGateway, spec: OrderSpec, side: Side, reference: Decimal, market: MarketSpec
-) -> Decimal:
-    if spec.quantity is not None:
-        return to_positive_decimal(spec.quantity)
-    if spec.size_usd is not None:
-        return to_positive_decimal(spec.size_usd) / reference
-    position = await gateway.position(spec.symbol)  # a reduce-only leg closes the position
-    if position is None:
-        raise InvalidOrderError(f"{gateway.name} does not report positions: size the leg")
-    if position == 0 or (position > 0) == (side is Side.BUY):
-        raise InvalidOrderError(f"{gateway.name} {spec.symbol}: no position for this leg to reduce")
-    return abs(position)
-
-
-def _base_asset(market: MarketSpec) -> str:
-    """The base asset, from the spec or the symbol (``BTC-PERP``, ``BTC/USDT:USDT``)."""
-    if market.base_asset:
-        return market.base_asset.upper()
-    token = market.symbol.upper().split(":")[0]
-    for separator in ("/", "-", "_"):
-        token = token.split(separator)[0]
-    for quote in _QUOTES:
-        if token.endswith(quote) and len(token) > len(quote):
-            return token[: -len(quote)]
-    return token
-
-
-def _groups(legs: list[_Leg]) -> dict[str, list[_Leg]]:
-    """Hedge groups: legs on one base asset with both sides; any other leg stands alone."""
-    by_base: dict[str, list[_Leg]] = {}
-    for leg in legs:
-        by_base.setdefault(leg.group, []).append(leg)
-    groups: dict[str, list[_Leg]] = {}
-    for base, members in by_base.items():
-        if len({m.side for m in members}) == 2:
-            groups[base] = members
-        else:
-            for m in members:
-                groups[f"{base}#{m.index}"] = [m]
-    return groups
-
-
-def _size_group(name: str, members: list[_Leg]) -> list[str]:
-    """One quantity for every leg of a hedge group, on every venue's lot; or why not."""
-    if len(members) == 1:
-        leg = members[0]
-        leg.target = leg.market.round_quantity(leg.desired)
-        problem = leg.market.check_order(
-            leg.target, leg.reference, reduce_only=leg.spec.reduce_only
-        )
-        return [f"leg {leg.index}: {problem.message}"] if problem else []
-    buys = sum(1 for m in members if m.side is Side.BUY)
-    if buys * 2 != len(members):
-        return [f"group {name}: a hedge needs as many buy legs as sell legs"]
-    step = _common_step([m.market.lot_size for m in members])
-    quantity = (min(m.desired for m in members) // step) * step
-    failures = []
-    for leg in members:
-        leg.target = quantity
-        problem = leg.market.check_order(quantity, leg.reference, reduce_only=leg.spec.reduce_only)
-        if quantity <= 0 or problem is not None:
-            failures.append(
-                f"leg {leg.index} ({leg.gateway.name} {leg.spec.symbol}): the common "
-                f"quantity {quantity} fails: "
-                f"{problem.message if problem else 'nothing to trade'}"
-            )
-    return failures
-
-
-def _common_step(steps: list[Decimal]) -> Decimal:
-    """The smallest quantity that is a whole number of every lot step."""
-    exponent = min(_exponent(s) for s in steps)
-    scaled = [int(s.scaleb(-exponent)) for s in steps]
-    lcm = scaled[0]
-    for value in scaled[1:]:
-        lcm = lcm * value // math.gcd(lcm, value)
-    return Decimal(lcm).scaleb(exponent)
-
-
-def _exponent(value: Decimal) -> int:
-    exponent = value.as_tuple().exponent
-    assert isinstance(exponent, int)  # lot steps are finite
-    return exponent
-
-
-def _balanced(members: list[_Leg], filled: dict[int, Decimal]) -> bool:
-    """Buys equal sells within one lot (a single leg: whole or flat)."""
-    if len(members) == 1:
-        leg = members[0]
-        return filled[leg.index] in (_ZERO, leg.target)
-    lot = max(m.market.lot_size for m in members)
-    values = [filled[m.index] for m in members]
-    return max(values) - min(values) < lot
-
-
-def _flat(filled: dict[int, Decimal]) -> bool:
-    return all(v == 0 for v in filled.values())
-
-
-async def _net(leg: _Leg) -> Decimal:
-    """The leg's net position change, from the venue when it reports positions."""
-    start = leg.start_position
-    if start is not None:
-        try:
-            position = await leg.gateway.position(leg.spec.symbol)
-        except FundarbError:
-            position = None
-        if position is not None:
-            return position - start
-    return leg.ledger_net()
-
-
 def _slippage_usd(result: ExecutionResult) -> Decimal:
     if result.fill_price is None or result.arrival_mid is None:
         return _ZERO
     return (result.fill_price - result.arrival_mid) * result.filled_quantity * result.side.sign
-
-
-def _rollback_cost(legs: list[_Leg]) -> Decimal:
-    """Loss on the quantity undone (entry vs exit), plus the fees of both."""
-    total = _ZERO
-    for leg in legs:
-        entry = leg.entry
-        for adj in leg.adjustments:
-            if adj.side is leg.side or entry is None or not adj.filled_quantity:
-                continue  # a hedge adds to the position; it is not undone
-            if entry.fill_price is None or adj.fill_price is None:
-                continue
-            undone = adj.filled_quantity
-            loss = (entry.fill_price - adj.fill_price) * undone * leg.side.sign
-            entry_fees = (
-                entry.fees * undone / entry.filled_quantity if entry.filled_quantity else (_ZERO)
-            )
-            total += loss + adj.fees + entry_fees
-    return total

@@ -1,0 +1,353 @@
+"""Before any order is sent: legs checked, grouped into hedges, sized to one quantity.
+
+Legs on the same base asset and opposite sides form a hedge group; every leg of a group
+gets one base quantity that every venue's lot step, minimum size and minimum notional
+accept (design notes §3, invariant 6). A leg with no opposite partner is its own group.
+Pre-flight then checks liquidity at that size, free margin and fresh books. Nothing here
+sends an order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import KW_ONLY, dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from fundarb.errors import ConfigError, FundarbError, InvalidOrderError
+from fundarb.execution.core.gateway import VenueGateway, gateway_for
+from fundarb.execution.core.liquidity_analyzer import LiquidityAnalyzer, Recommendation
+from fundarb.execution.core.order_executor import (
+    ExecutionMode,
+    ExecutionResult,
+    OrderExecutor,
+    PreparedLeg,
+)
+from fundarb.numbers import to_positive_decimal
+from fundarb.venues.interface import BalanceProvider
+from fundarb.venues.markets import MarketSpec
+from fundarb.venues.orders import Side, parse_side
+
+__all__ = [
+    "AtomicConfig",
+    "OrderSpec",
+    "PlannedLeg",
+    "check_specs",
+    "groups",
+    "is_balanced",
+    "is_flat",
+    "net_change",
+    "plan_legs",
+]
+
+_ZERO = Decimal(0)
+_QUOTES = ("USDT", "USDC", "BUSD", "USD")
+
+
+@dataclass(frozen=True)
+class OrderSpec:
+    """One leg: ``OrderSpec(client, "BTC-PERP", "buy", Decimal("1000"))``.
+
+    Give ``size_usd`` or ``quantity`` (base units). A ``reduce_only`` leg with neither closes
+    the venue's whole position in ``symbol``.
+    """
+
+    exchange_client: Any
+    symbol: str
+    side: str
+    size_usd: Decimal | None = None
+    execution_mode: ExecutionMode | str = ExecutionMode.LIMIT_WITH_FALLBACK
+    timeout_seconds: float = 30.0
+    _: KW_ONLY
+    quantity: Decimal | None = None
+    reduce_only: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AtomicConfig:
+    """Budgets of the reconciliation (seconds of the event loop's clock)."""
+
+    max_imbalance_seconds: float = 5.0  # how long a group may stay uneven before we act
+    hedge_attempts: int = 2
+    rollback_attempts: int = 3
+    assumed_leverage: int = 5  # for the margin check when the venue does not say
+    check_interval_s: float = 0.25
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.max_imbalance_seconds) and self.max_imbalance_seconds > 0):
+            raise ConfigError("max_imbalance_seconds must be greater than zero")
+        if self.hedge_attempts < 0 or self.rollback_attempts < 1 or self.assumed_leverage < 1:
+            raise ConfigError("attempts and leverage must be positive")
+
+
+@dataclass(slots=True, eq=False)
+class PlannedLeg:
+    index: int
+    spec: OrderSpec
+    side: Side
+    gateway: VenueGateway
+    market: MarketSpec
+    reference: Decimal
+    desired: Decimal
+    group: str
+    target: Decimal = _ZERO
+    prepared: PreparedLeg | None = None
+    entry: ExecutionResult | None = None
+    adjustments: list[ExecutionResult] = field(default_factory=list)
+
+    @property
+    def start_position(self) -> Decimal | None:
+        return self.prepared.run.start_position if self.prepared is not None else None
+
+    def ledger_net(self) -> Decimal:
+        results = ([self.entry] if self.entry is not None else []) + self.adjustments
+        if self.entry is None and self.prepared is not None:  # interrupted: the runner knows
+            return self.prepared.run.filled * self.side.sign + sum(
+                (r.filled_quantity * r.side.sign for r in self.adjustments), _ZERO
+            )
+        return sum((r.filled_quantity * r.side.sign for r in results), _ZERO)
+
+
+async def plan_legs(
+    specs: list[OrderSpec],
+    execution_id: str,
+    check: bool,
+    *,
+    executor: OrderExecutor,
+    config: AtomicConfig,
+) -> tuple[list[PlannedLeg], list[str]]:
+    """Specs, one quantity per group, liquidity, margin, books. Sends nothing."""
+    legs: list[PlannedLeg] = []
+    failures: list[str] = []
+    for index, spec in enumerate(specs):
+        gateway = gateway_for(spec.exchange_client, max_book_age_s=executor.config.max_book_age_s)
+        where = f"leg {index} ({gateway.name} {spec.symbol})"
+        side = parse_side(spec.side)
+        try:
+            market = await gateway.market_spec(spec.symbol)
+            book = await gateway.book(spec.symbol)
+            reference = book.touch(side)
+            if reference is None:
+                failures.append(f"{where}: no liquidity on the side to trade")
+                continue
+            desired = await _desired_quantity(gateway, spec, side, reference, market)
+        except InvalidOrderError:
+            raise
+        except FundarbError as exc:
+            failures.append(f"{where}: {exc}")
+            continue
+        legs.append(
+            PlannedLeg(index, spec, side, gateway, market, reference, desired, _base_asset(market))
+        )
+    if failures:
+        return legs, failures
+    for group, members in groups(legs).items():
+        failures.extend(_size_group(group, members))
+    if not failures and check:
+        failures.extend(await _preflight(legs, executor, config))
+    if failures:
+        return legs, failures
+    for leg in legs:
+        prepared = await executor.prepare(
+            leg.spec.exchange_client,
+            leg.spec.symbol,
+            leg.side.value,
+            None,
+            leg.spec.execution_mode,
+            leg.spec.timeout_seconds,
+            quantity=leg.target,
+            reduce_only=leg.spec.reduce_only,
+            execution_id=execution_id,
+            leg=leg.index,
+        )
+        if isinstance(prepared, ExecutionResult):
+            failures.append(f"leg {leg.index}: {prepared.error_message}")
+        else:
+            leg.prepared = prepared
+    return legs, failures
+
+
+async def _preflight(
+    legs: list[PlannedLeg], executor: OrderExecutor, config: AtomicConfig
+) -> list[str]:
+    failures: list[str] = []
+    analyzer = LiquidityAnalyzer(
+        max_slippage_pct=executor.config.max_slippage_pct,
+        max_book_age_s=executor.config.max_book_age_s,
+    )
+    margin: dict[int, Decimal] = {}
+    for leg in legs:
+        where = f"leg {leg.index} ({leg.gateway.name} {leg.spec.symbol})"
+        try:
+            report = await analyzer.check_execution_feasibility(
+                exchange_client=leg.spec.exchange_client,
+                symbol=leg.spec.symbol,
+                side=leg.side.value,
+                quantity=leg.target,
+            )
+        except FundarbError as exc:
+            failures.append(f"{where}: {exc}")
+            continue
+        if report.recommendation in (
+            Recommendation.INSUFFICIENT_DEPTH,
+            Recommendation.STALE_BOOK,
+        ):
+            failures.append(f"{where}: {report.recommendation.value}: {report.reason}")
+        if not leg.spec.reduce_only:
+            key = id(leg.spec.exchange_client)
+            margin[key] = margin.get(key, _ZERO) + (
+                leg.target * leg.reference / config.assumed_leverage
+            )
+    for leg in legs:
+        key = id(leg.spec.exchange_client)
+        client = leg.spec.exchange_client
+        if key not in margin or not isinstance(client, BalanceProvider):
+            continue
+        needed = margin.pop(key)
+        try:
+            available = (await client.get_balance()).available
+        except FundarbError as exc:
+            failures.append(f"{leg.gateway.name}: balance unavailable: {exc}")
+            continue
+        if needed > available:
+            failures.append(
+                f"{leg.gateway.name}: needs {needed:.2f} of margin at "
+                f"{config.assumed_leverage}x, {available:.2f} is free"
+            )
+    return failures
+
+
+def check_specs(orders: Sequence[OrderSpec]) -> list[OrderSpec]:
+    if isinstance(orders, OrderSpec) or not isinstance(orders, Sequence) or not orders:
+        raise InvalidOrderError("orders must be a non-empty list of OrderSpec")
+    specs = list(orders)
+    for index, spec in enumerate(specs):
+        if not isinstance(spec, OrderSpec):
+            raise InvalidOrderError(f"orders[{index}] is not an OrderSpec: {spec!r:.60}")
+        parse_side(spec.side)
+        if spec.size_usd is not None and spec.quantity is not None:
+            raise InvalidOrderError(f"orders[{index}]: give size_usd or quantity, not both")
+        if spec.size_usd is None and spec.quantity is None and not spec.reduce_only:
+            raise InvalidOrderError(f"orders[{index}]: give size_usd or quantity")
+        for name in ("size_usd", "quantity"):
+            value = getattr(spec, name)
+            if value is not None:
+                try:
+                    to_positive_decimal(value, name=f"orders[{index}].{name}")
+                except ValueError as exc:
+                    raise InvalidOrderError(str(exc)) from None
+    return specs
+
+
+async def _desired_quantity(
+    gateway: VenueGateway, spec: OrderSpec, side: Side, reference: Decimal, market: MarketSpec
+) -> Decimal:
+    if spec.quantity is not None:
+        return to_positive_decimal(spec.quantity)
+    if spec.size_usd is not None:
+        return to_positive_decimal(spec.size_usd) / reference
+    position = await gateway.position(spec.symbol)  # a reduce-only leg closes the position
+    if position is None:
+        raise InvalidOrderError(f"{gateway.name} does not report positions: size the leg")
+    if position == 0 or (position > 0) == (side is Side.BUY):
+        raise InvalidOrderError(f"{gateway.name} {spec.symbol}: no position for this leg to reduce")
+    return abs(position)
+
+
+def _base_asset(market: MarketSpec) -> str:
+    """The base asset, from the spec or the symbol (``BTC-PERP``, ``BTC/USDT:USDT``)."""
+    if market.base_asset:
+        return market.base_asset.upper()
+    token = market.symbol.upper().split(":")[0]
+    for separator in ("/", "-", "_"):
+        token = token.split(separator)[0]
+    for quote in _QUOTES:
+        if token.endswith(quote) and len(token) > len(quote):
+            return token[: -len(quote)]
+    return token
+
+
+def groups(legs: list[PlannedLeg]) -> dict[str, list[PlannedLeg]]:
+    """Hedge groups: legs on one base asset with both sides; any other leg stands alone."""
+    by_base: dict[str, list[PlannedLeg]] = {}
+    for leg in legs:
+        by_base.setdefault(leg.group, []).append(leg)
+    groups: dict[str, list[PlannedLeg]] = {}
+    for base, members in by_base.items():
+        if len({m.side for m in members}) == 2:
+            groups[base] = members
+        else:
+            for m in members:
+                groups[f"{base}#{m.index}"] = [m]
+    return groups
+
+
+def _size_group(name: str, members: list[PlannedLeg]) -> list[str]:
+    """One quantity for every leg of a hedge group, on every venue's lot; or why not."""
+    if len(members) == 1:
+        leg = members[0]
+        leg.target = leg.market.round_quantity(leg.desired)
+        problem = leg.market.check_order(
+            leg.target, leg.reference, reduce_only=leg.spec.reduce_only
+        )
+        return [f"leg {leg.index}: {problem.message}"] if problem else []
+    buys = sum(1 for m in members if m.side is Side.BUY)
+    if buys * 2 != len(members):
+        return [f"group {name}: a hedge needs as many buy legs as sell legs"]
+    step = _common_step([m.market.lot_size for m in members])
+    quantity = (min(m.desired for m in members) // step) * step
+    failures = []
+    for leg in members:
+        leg.target = quantity
+        problem = leg.market.check_order(quantity, leg.reference, reduce_only=leg.spec.reduce_only)
+        if quantity <= 0 or problem is not None:
+            failures.append(
+                f"leg {leg.index} ({leg.gateway.name} {leg.spec.symbol}): the common "
+                f"quantity {quantity} fails: "
+                f"{problem.message if problem else 'nothing to trade'}"
+            )
+    return failures
+
+
+def _common_step(steps: list[Decimal]) -> Decimal:
+    """The smallest quantity that is a whole number of every lot step."""
+    exponent = min(_exponent(s) for s in steps)
+    scaled = [int(s.scaleb(-exponent)) for s in steps]
+    lcm = scaled[0]
+    for value in scaled[1:]:
+        lcm = lcm * value // math.gcd(lcm, value)
+    return Decimal(lcm).scaleb(exponent)
+
+
+def _exponent(value: Decimal) -> int:
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)  # lot steps are finite
+    return exponent
+
+
+def is_balanced(members: list[PlannedLeg], filled: dict[int, Decimal]) -> bool:
+    """Buys equal sells within one lot (a single leg: whole or flat)."""
+    if len(members) == 1:
+        leg = members[0]
+        return filled[leg.index] in (_ZERO, leg.target)
+    lot = max(m.market.lot_size for m in members)
+    values = [filled[m.index] for m in members]
+    return max(values) - min(values) < lot
+
+
+def is_flat(filled: dict[int, Decimal]) -> bool:
+    return all(v == 0 for v in filled.values())
+
+
+async def net_change(leg: PlannedLeg) -> Decimal:
+    """The leg's net position change, from the venue when it reports positions."""
+    start = leg.start_position
+    if start is not None:
+        try:
+            position = await leg.gateway.position(leg.spec.symbol)
+        except FundarbError:
+            position = None
+        if position is not None:
+            return position - start
+    return leg.ledger_net()

@@ -1,0 +1,266 @@
+"""After the legs ran: complete the laggards, trim or unwind the rest, verify, escalate.
+
+:class:`Reconciler` brings each hedge group to whole, balanced or flat. The lagging legs
+are completed first (``hedge``: an aggressive limit ladder ending in a market order, within
+``max_imbalance_seconds``); if that fails the group is rolled back (``rollback``: reduce-only
+orders for the real excess, read from the venue), verified, and tried again within a
+budget; what still cannot be fixed is residual exposure, an incident that arms the kill
+switch. Every hedge and rollback is an incident on the record.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+from fundarb.errors import InvalidOrderError
+from fundarb.execution.core.order_executor import ExecutionMode, OrderExecutor
+from fundarb.execution.patterns.incidents import IncidentKind, IncidentLeg, IncidentLog
+from fundarb.execution.patterns.planning import (
+    AtomicConfig,
+    PlannedLeg,
+    groups,
+    is_balanced,
+    is_flat,
+    net_change,
+)
+from fundarb.logs import log_event
+from fundarb.venues.orders import Side
+
+__all__ = ["GroupState", "ImbalancePolicy", "Reconciler", "rollback_cost"]
+
+logger = logging.getLogger("fundarb.execution")
+
+_ZERO = Decimal(0)
+
+
+class ImbalancePolicy(StrEnum):
+    HEDGE_THEN_ROLLBACK = "hedge_then_rollback"  # complete lagging legs; if that fails, roll back
+    ROLLBACK = "rollback"  # roll back at once
+    HEDGE = "hedge"  # complete lagging legs; if that fails, escalate
+
+
+@dataclass(slots=True)
+class GroupState:
+    kind: str  # whole | balanced | flat | residual
+    quantity: Decimal  # per side, when balanced or whole
+    actions: list[str]
+    rolled_back: bool = False
+
+
+class Reconciler:
+    """Brings hedge groups to whole, balanced or flat after their legs ran."""
+
+    def __init__(
+        self, executor: OrderExecutor, config: AtomicConfig, incidents: IncidentLog
+    ) -> None:
+        self.executor = executor
+        self.config = config
+        self.incident_log = incidents
+
+    async def reconcile(
+        self,
+        execution_id: str,
+        legs: list[PlannedLeg],
+        policy: ImbalancePolicy,
+        rollback_on_partial: bool,
+        limit_s: float,
+    ) -> dict[str, GroupState]:
+        states: dict[str, GroupState] = {}
+        for name, members in groups(legs).items():
+            states[name] = await self._settle_group(
+                execution_id, name, members, policy, rollback_on_partial, limit_s
+            )
+        return states
+
+    async def _settle_group(
+        self,
+        execution_id: str,
+        name: str,
+        members: list[PlannedLeg],
+        policy: ImbalancePolicy,
+        rollback_on_partial: bool,
+        limit_s: float,
+    ) -> GroupState:
+        actions: list[str] = []
+        filled = await self._filled(members)
+        if all(filled[m.index] == m.target for m in members):
+            return GroupState("whole", members[0].target, actions)
+        if policy is not ImbalancePolicy.ROLLBACK and not is_balanced(members, filled):
+            for attempt in range(1, self.config.hedge_attempts + 1):
+                goal = max(filled.values()) if len(members) > 1 else members[0].target
+                for leg in members:
+                    missing = goal - filled[leg.index]
+                    if missing > 0:
+                        actions.append(
+                            f"hedge {leg.gateway.name} {leg.spec.symbol} {leg.side.value} {missing}"
+                        )
+                        await self._adjust(
+                            leg,
+                            leg.side,
+                            missing,
+                            f"{execution_id}h{attempt}",
+                            ExecutionMode.AGGRESSIVE_LIMIT,
+                            limit_s,
+                            reduce=leg.spec.reduce_only,
+                        )
+                filled = await self._filled(members)
+                if is_balanced(members, filled):
+                    break
+            if actions:
+                self._record(
+                    IncidentKind.HEDGE,
+                    execution_id,
+                    members,
+                    filled,
+                    actions,
+                    resolved=is_balanced(members, filled),
+                )
+        if is_balanced(members, filled):
+            quantity = max(filled.values())
+            return GroupState(
+                "whole"
+                if all(filled[m.index] == m.target for m in members)
+                else ("flat" if is_flat(filled) else "balanced"),
+                quantity,
+                actions,
+            )
+        if policy is ImbalancePolicy.HEDGE:
+            return self._residual(execution_id, name, members, filled, actions)
+        rollback_actions: list[str] = []
+        for attempt in range(1, self.config.rollback_attempts + 1):
+            floor = _ZERO if rollback_on_partial or len(members) == 1 else min(filled.values())
+            for leg in members:
+                excess = filled[leg.index] - floor
+                if excess > 0:
+                    rollback_actions.append(
+                        f"close {leg.gateway.name} {leg.spec.symbol} "
+                        f"{leg.side.opposite.value} {excess}"
+                    )
+                    await self._adjust(
+                        leg,
+                        leg.side.opposite,
+                        excess,
+                        f"{execution_id}r{attempt}",
+                        ExecutionMode.MARKET_ONLY,
+                        limit_s,
+                        reduce=True,
+                    )
+            filled = await self._filled(members)
+            if is_balanced(members, filled):
+                break
+        actions.extend(rollback_actions)
+        if not is_balanced(members, filled):
+            return self._residual(execution_id, name, members, filled, actions)
+        cost = rollback_cost(members)
+        self._record(
+            IncidentKind.ROLLBACK, execution_id, members, filled, actions, resolved=True, cost=cost
+        )
+        state = "flat" if is_flat(filled) else "balanced"
+        return GroupState(state, max(filled.values()), actions, rolled_back=True)
+
+    async def _adjust(
+        self,
+        leg: PlannedLeg,
+        side: Side,
+        quantity: Decimal,
+        execution_id: str,
+        mode: ExecutionMode,
+        timeout_s: float,
+        *,
+        reduce: bool,
+    ) -> None:
+        """One hedge or rollback order for ``leg``; its result joins the leg's record."""
+        rounded = leg.market.round_quantity(quantity)
+        if rounded <= 0:
+            return
+        try:
+            result = await self.executor.execute_order(
+                leg.spec.exchange_client,
+                leg.spec.symbol,
+                side.value,
+                quantity=rounded,
+                mode=mode,
+                timeout_seconds=timeout_s,
+                reduce_only=reduce,
+                execution_id=execution_id,
+                leg=leg.index,
+            )
+        except InvalidOrderError as exc:  # e.g. below the venue minimum: nothing was sent
+            log_event(
+                logger,
+                logging.WARNING,
+                "atomic.adjust.refused",
+                execution_id=execution_id,
+                venue=leg.gateway.name,
+                error=exc,
+            )
+            return
+        leg.adjustments.append(result)
+
+    async def _filled(self, members: list[PlannedLeg]) -> dict[int, Decimal]:
+        """Each leg's filled quantity in its own direction, from the venue's position."""
+        out: dict[int, Decimal] = {}
+        for leg in members:
+            out[leg.index] = (await net_change(leg)) * leg.side.sign
+        return out
+
+    def _residual(
+        self,
+        execution_id: str,
+        name: str,
+        members: list[PlannedLeg],
+        filled: dict[int, Decimal],
+        actions: list[str],
+    ) -> GroupState:
+        self._record(IncidentKind.RESIDUAL, execution_id, members, filled, actions, resolved=False)
+        return GroupState("residual", _ZERO, actions, rolled_back=bool(actions))
+
+    def _record(
+        self,
+        kind: IncidentKind,
+        execution_id: str,
+        members: list[PlannedLeg],
+        filled: dict[int, Decimal],
+        actions: list[str],
+        *,
+        resolved: bool,
+        cost: Decimal = _ZERO,
+    ) -> None:
+        self.incident_log.record(
+            kind,
+            execution_id=execution_id,
+            legs=tuple(
+                IncidentLeg(
+                    m.gateway.name,
+                    m.spec.symbol,
+                    filled[m.index] * m.side.sign,
+                    m.entry.fill_price if m.entry else None,
+                )
+                for m in members
+            ),
+            cost_usd=cost,
+            actions=tuple(actions),
+            resolved=resolved,
+        )
+
+
+def rollback_cost(legs: list[PlannedLeg]) -> Decimal:
+    """Loss on the quantity undone (entry vs exit), plus the fees of both."""
+    total = _ZERO
+    for leg in legs:
+        entry = leg.entry
+        for adj in leg.adjustments:
+            if adj.side is leg.side or entry is None or not adj.filled_quantity:
+                continue  # a hedge adds to the position; it is not undone
+            if entry.fill_price is None or adj.fill_price is None:
+                continue
+            undone = adj.filled_quantity
+            loss = (entry.fill_price - adj.fill_price) * undone * leg.side.sign
+            entry_fees = (
+                entry.fees * undone / entry.filled_quantity if entry.filled_quantity else (_ZERO)
+            )
+            total += loss + adj.fees + entry_fees
+    return total
