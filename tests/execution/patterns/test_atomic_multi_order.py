@@ -252,24 +252,51 @@ async def test_rollback_that_fails_once_is_retried() -> None:
     await assert_invariants(result, a, b)
 
 
-async def test_outage_mid_hedge_rolls_back() -> None:
+async def _outage_when_rejected(
+    venue: SimulatedExchange, duration_s: float, dark: SimulatedExchange | None = None
+) -> None:
+    """``dark`` (default: ``venue``) goes dark right after ``venue``'s first injected fault."""
+    while not venue.faults.fired:  # noqa: ASYNC110 - the venue offers no event to wait on
+        await asyncio.sleep(0)  # no time passes: act within the same instant
+    (dark or venue).faults.add(Fault.outage(start_s=0, duration_s=duration_s))
+
+
+async def test_outage_mid_hedge_that_ends_is_recovered_with_nothing_open() -> None:
     a, b = _pair()
     b.faults.add(Fault.reject(count=1))
     run = AtomicMultiOrderExecutor().execute_atomically(_specs(a, b))
 
-    async def outage_after_the_reject() -> None:  # b goes dark as the hedge starts
-        while not b.faults.fired:  # noqa: ASYNC110 - the venue offers no event to wait on
-            await asyncio.sleep(0.001)
-        b.faults.add(Fault.outage(start_s=0, duration_s=10_000))
+    async with asyncio.TaskGroup() as group:
+        task = group.create_task(run)
+        group.create_task(_outage_when_rejected(b, 3))
+    result = task.result()
+
+    assert result.outcome in (AtomicOutcome.FILLED, AtomicOutcome.ROLLED_BACK)
+    assert result.orders_left_open == ()
+    await assert_invariants(result, a, b)
+
+
+async def test_outage_mid_hedge_that_lasts_is_escalated_with_the_order_left_open() -> None:
+    a, b = _pair()
+    b.faults.add(Fault.reject(count=1))
+    executor = AtomicMultiOrderExecutor()
+    run = executor.execute_atomically(_specs(a, b))
+
+    async def outage_once_the_hedge_rests() -> None:
+        while not b.core.open_orders:  # noqa: ASYNC110 - the venue offers no event to wait on
+            await asyncio.sleep(0)
+        b.faults.add(Fault.outage(start_s=0, duration_s=100_000))
 
     async with asyncio.TaskGroup() as group:
         task = group.create_task(run)
-        group.create_task(outage_after_the_reject())
+        group.create_task(outage_once_the_hedge_rests())
     result = task.result()
 
-    assert result.outcome is AtomicOutcome.ROLLED_BACK
-    assert [i.kind for i in result.incidents] == [IncidentKind.HEDGE, IncidentKind.ROLLBACK]
-    await assert_invariants(result, a, b)
+    # a is flat again, but the hedge order on b could not be cancelled: never silent
+    assert result.outcome is AtomicOutcome.RESIDUAL_EXPOSURE
+    assert await _position(a) == 0
+    assert [o.split(":")[0] for o in result.orders_left_open] == ["b"]
+    assert executor.kill_switch_active
 
 
 async def test_unremovable_exposure_is_reported_and_arms_the_kill_switch() -> None:
@@ -278,13 +305,9 @@ async def test_unremovable_exposure_is_reported_and_arms_the_kill_switch() -> No
     executor = AtomicMultiOrderExecutor()
     run = executor.execute_atomically(_specs(a, b))
 
-    async def cut_a() -> None:  # a goes dark right after its leg fills
-        await asyncio.sleep(0.01)
-        a.faults.add(Fault.outage(start_s=0, duration_s=10_000))
-
-    async with asyncio.TaskGroup() as group:
+    async with asyncio.TaskGroup() as group:  # a goes dark once b has refused its leg
         task = group.create_task(run)
-        group.create_task(cut_a())
+        group.create_task(_outage_when_rejected(b, 100_000, dark=a))
     result = task.result()
 
     assert result.outcome is AtomicOutcome.RESIDUAL_EXPOSURE

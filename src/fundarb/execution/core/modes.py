@@ -140,7 +140,8 @@ class Modes:
             await run.wait(order, deadline)
         if order.state.is_open and order.state is not OrderState.UNKNOWN:
             await run.cancel(order)
-        await run.corroborate()
+        if order.state is not OrderState.FILLED and order.state is not OrderState.REJECTED:
+            await run.corroborate()  # cancelled, expired or unknown: fills may be unreported
 
     async def _market(
         self, run: LegRunner, outcome: Outcome, book: OrderBook | None = None

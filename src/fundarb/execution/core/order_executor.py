@@ -92,6 +92,7 @@ class ExecutionResult:
     taker_quantity: Decimal
     error_message: str | None
     unresolved_orders: tuple[str, ...]  # client order ids of unknown fate: escalate
+    open_orders: tuple[str, ...]  # client order ids we could not cancel: escalate
     elapsed_s: float
 
 
@@ -175,7 +176,7 @@ class OrderExecutor:
         gateway = gateway_for(exchange_client, max_book_age_s=self.config.max_book_age_s)
         try:
             spec = await gateway.market_spec(symbol)
-            book = await self.modes.read_book(gateway, symbol)
+            book, start_position = await _book_and_position(self.modes, gateway, symbol)
         except InvalidOrderError:
             raise  # an unknown symbol is bad input
         except FundarbError as exc:
@@ -196,7 +197,7 @@ class OrderExecutor:
             spec=spec,
             reduce_only=reduce_only,
             config=self.config.leg,
-            start_position=await _position_or_none(gateway, symbol),
+            start_position=start_position,
         )
         chosen, reason = request.mode, "requested"
         if chosen is ExecutionMode.ADAPTIVE:
@@ -275,6 +276,7 @@ class OrderExecutor:
             taker_quantity=_ZERO,
             error_message=error,
             unresolved_orders=(),
+            open_orders=(),
             elapsed_s=asyncio.get_running_loop().time() - started,
         )
 
@@ -320,11 +322,14 @@ class OrderExecutor:
             taker_quantity=costs.taker,
             error_message="; ".join(errors) or None,
             unresolved_orders=unresolved,
+            open_orders=tuple(
+                o.client_order_id for o in run.open_orders if o.client_order_id not in unresolved
+            ),
             elapsed_s=asyncio.get_running_loop().time() - started,
         )
         log_event(
             logger,
-            logging.CRITICAL if unresolved else logging.INFO,
+            logging.CRITICAL if unresolved or run.open_orders else logging.INFO,
             "exec.done",
             execution_id=run.execution_id,
             venue=run.gateway.name,
@@ -428,6 +433,19 @@ def _target_quantity(
             symbol=spec.symbol,
         )
     return quantity
+
+
+async def _book_and_position(
+    modes: Modes, gateway: VenueGateway, symbol: str
+) -> tuple[OrderBook, Decimal | None]:
+    """The book and the position, read concurrently: one round trip, not two."""
+    try:
+        async with asyncio.TaskGroup() as reads:
+            book = reads.create_task(modes.read_book(gateway, symbol))
+            position = reads.create_task(_position_or_none(gateway, symbol))
+    except* FundarbError as failed:
+        raise failed.exceptions[0] from None
+    return book.result(), position.result()
 
 
 async def _position_or_none(gateway: VenueGateway, symbol: str) -> Decimal | None:

@@ -108,6 +108,7 @@ class AtomicExecutionResult:
     rollback_performed: bool
     rollback_cost_usd: Decimal  # loss of the trades undone, fees included
     residual_exposure: dict[tuple[str, str], Decimal]  # (venue, symbol) -> signed quantity
+    orders_left_open: tuple[str, ...]  # "venue:client_order_id" we could not cancel or resolve
     balanced_quantities: dict[str, Decimal]  # per hedge group (base asset): quantity per side
     hedged_quantity: Decimal | None  # the one group's balanced quantity, when there is one group
     legs: tuple[LegReport, ...]
@@ -271,7 +272,8 @@ class AtomicMultiOrderExecutor:
         uneven_since: dict[str, float] = {}
         by_group = groups(legs)
         while not all(t.done() for t in tasks):
-            await asyncio.sleep(self.config.check_interval_s)
+            # wake at the interval, or at once when the last leg is done
+            await asyncio.wait(tasks, timeout=self.config.check_interval_s)
             for name, members in by_group.items():
                 runs = [m.prepared.run for m in members if m.prepared is not None]
                 if len(runs) < 2:
@@ -334,8 +336,13 @@ class AtomicMultiOrderExecutor:
             for leg in legs
             if leg.entry is not None and leg.entry.error_message
         ]
+        left = tuple(order for leg in legs for order in leg.orders_left())
         if outcome is AtomicOutcome.RESIDUAL_EXPOSURE:
-            errors.insert(0, f"residual exposure: {residual}")
+            errors.insert(
+                0,
+                f"residual exposure: {residual}"
+                + (f"; orders left open: {list(left)}" if left else ""),
+            )
         balanced = {name: state.quantity for name, state in states.items()}
         incidents = tuple(i for i in self.incidents if i.execution_id.startswith(execution_id))
         result = AtomicExecutionResult(
@@ -350,6 +357,7 @@ class AtomicMultiOrderExecutor:
             rollback_performed=any(s.rolled_back for s in states.values()),
             rollback_cost_usd=rollback_cost(legs),
             residual_exposure=residual,
+            orders_left_open=left,
             balanced_quantities=balanced,
             hedged_quantity=next(iter(balanced.values())) if len(balanced) == 1 else None,
             legs=reports,
@@ -391,6 +399,7 @@ class AtomicMultiOrderExecutor:
             rollback_performed=False,
             rollback_cost_usd=_ZERO,
             residual_exposure={},
+            orders_left_open=(),
             balanced_quantities={},
             hedged_quantity=None,
             legs=(),

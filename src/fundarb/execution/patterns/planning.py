@@ -100,6 +100,14 @@ class PlannedLeg:
     def start_position(self) -> Decimal | None:
         return self.prepared.run.start_position if self.prepared is not None else None
 
+    def orders_left(self) -> list[str]:
+        """Our orders on this leg still open or of unknown fate (``venue:client_order_id``)."""
+        results = ([self.entry] if self.entry is not None else []) + self.adjustments
+        left = [cid for r in results for cid in (*r.open_orders, *r.unresolved_orders)]
+        if self.entry is None and self.prepared is not None:
+            left += [o.client_order_id for o in self.prepared.run.open_orders]
+        return [f"{self.gateway.name}:{cid}" for cid in left]
+
     def ledger_net(self) -> Decimal:
         results = ([self.entry] if self.entry is not None else []) + self.adjustments
         if self.entry is None and self.prepared is not None:  # interrupted: the runner knows

@@ -84,6 +84,27 @@ class Reconciler:
         rollback_on_partial: bool,
         limit_s: float,
     ) -> GroupState:
+        state = await self._settle_positions(
+            execution_id, name, members, policy, rollback_on_partial, limit_s
+        )
+        left = [order for m in members for order in m.orders_left()]
+        if left and state.kind != "residual":
+            # positions look fine, but an order we could not cancel may still trade
+            filled = await self._filled(members)
+            state = self._residual(
+                execution_id, name, members, filled, [*state.actions, f"orders left open: {left}"]
+            )
+        return state
+
+    async def _settle_positions(
+        self,
+        execution_id: str,
+        name: str,
+        members: list[PlannedLeg],
+        policy: ImbalancePolicy,
+        rollback_on_partial: bool,
+        limit_s: float,
+    ) -> GroupState:
         actions: list[str] = []
         filled = await self._filled(members)
         if all(filled[m.index] == m.target for m in members):
