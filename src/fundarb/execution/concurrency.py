@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
-__all__ = ["finish_shielded"]
+__all__ = ["finish_shielded", "run_all"]
 
 T = TypeVar("T")
 
@@ -32,3 +32,17 @@ async def finish_shielded(work: Coroutine[Any, Any, T]) -> T:
     if cancelled:
         raise asyncio.CancelledError
     return result
+
+
+async def run_all(work: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
+    """Run ``work`` concurrently in a task group; results in order.
+
+    If one fails the others are cancelled and the first failure is raised as itself (not
+    wrapped in an exception group), so callers catch fundarb's errors as usual.
+    """
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(item) for item in work]
+    except* Exception as failed:  # noqa: BLE001 - re-raised unchanged, unwrapped
+        raise failed.exceptions[0] from None
+    return [task.result() for task in tasks]

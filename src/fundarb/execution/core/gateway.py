@@ -24,10 +24,11 @@ capability                  without it
 
 from __future__ import annotations
 
+import asyncio
 import weakref
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -62,6 +63,8 @@ __all__ = ["OrderView", "PlaceAnswer", "VenueGateway", "gateway_for"]
 
 _ZERO = Decimal(0)
 _MAX_LEVELS = 5000
+_CLOCK_RESYNC_S = 5.0
+_CLOCK_TOLERANCE_S = 1.0
 T = TypeVar("T")
 
 
@@ -103,6 +106,7 @@ class VenueGateway:
             frozenset(options) if isinstance(options, frozenset | set) else frozenset()
         )
         self._specs: dict[str, MarketSpec] = {}
+        self._clock_ref: tuple[datetime, float] | None = None  # (venue time, loop time)
         # probed once: isinstance against a runtime protocol is slow, and clients don't change
         self._clock = client if isinstance(client, ClockProvider) else None
         self._fees = client if isinstance(client, FeeProvider) else None
@@ -152,11 +156,24 @@ class VenueGateway:
             self._specs[symbol] = spec
         return spec
 
-    async def now(self) -> datetime:
-        """The venue's clock if it offers one, else this machine's UTC clock."""
-        if self._clock is not None:
-            return await self._guard(self._clock.get_server_time(), None)
-        return datetime.now(tz=UTC)
+    async def now(self, *, resync: bool = False) -> datetime:
+        """The venue's clock if it offers one, else this machine's UTC clock.
+
+        The venue is asked every ``_CLOCK_RESYNC_S`` at most (or when ``resync``); in
+        between its clock is carried forward on the event loop's clock, so judging a book's
+        age costs no round trip.
+        """
+        if self._clock is None:
+            return datetime.now(tz=UTC)
+        loop = asyncio.get_running_loop()
+        if resync or self._clock_ref is None or loop.time() - self._clock_ref[1] > _CLOCK_RESYNC_S:
+            sent = loop.time()
+            server = await self._guard(self._clock.get_server_time(), None)
+            received = loop.time()
+            self._clock_ref = (server, (sent + received) / 2)
+            return server + timedelta(seconds=received - self._clock_ref[1])
+        server, at = self._clock_ref
+        return server + timedelta(seconds=loop.time() - at)
 
     async def book(self, symbol: str, levels: int = 20) -> OrderBook:
         """A parsed, checked book: right symbol, not crossed, not older than allowed.
@@ -171,6 +188,9 @@ class VenueGateway:
             )
         if book.timestamp is not None:
             age = (await self.now() - book.timestamp).total_seconds()
+            if age < -_CLOCK_TOLERANCE_S or age > self.max_book_age_s:
+                # newer than our estimate of the venue's clock, or old: ask the venue
+                age = (await self.now(resync=True) - book.timestamp).total_seconds()
             if age > self.max_book_age_s:
                 raise StaleMarketDataError(
                     f"the book is {age:.1f}s old (allowed {self.max_book_age_s:g}s)",

@@ -173,6 +173,13 @@ class LiquidityAnalyzer:
             return draft.unusable(Recommendation.INSUFFICIENT_DEPTH, "the book is empty")
         return self._judge(draft, book, walk)
 
+    def assess(
+        self, gateway: VenueGateway, symbol: str, side: Side, quantity: Decimal, book: OrderBook
+    ) -> LiquidityReport:
+        """Judge ``quantity`` on a book already fetched (deep enough: see ``book_for``)."""
+        draft = _Draft(gateway, symbol, side, None, quantity)
+        return self._judge(draft, book, book.walk(side, quantity=quantity))
+
     def is_execution_acceptable(self, report: LiquidityReport) -> bool:
         """True when ``report`` is within this analyzer's limits: depth, slippage, spread and
         score, and its recommendation is to trade."""

@@ -154,11 +154,15 @@ class OrderExecutor:
         urgency: Urgency = "normal",
         execution_id: str | None = None,
         leg: int = 0,
+        book: OrderBook | None = None,
+        position: tuple[Decimal | None] | None = None,
     ) -> PreparedLeg | ExecutionResult:
         """Everything before the first order: input, spec, book, size, mode. Sends nothing.
 
-        Returns the leg ready to :meth:`run`, or a failed result when the market data is
-        unusable. Raises :class:`InvalidOrderError` for bad input.
+        ``book`` and ``position`` (a 1-tuple: the position, or None when the venue cannot
+        say), when the caller has just read them, save the round trip. Returns the leg ready
+        to :meth:`run`, or a failed result when the market data is unusable. Raises
+        :class:`InvalidOrderError` for bad input.
         """
         started = asyncio.get_running_loop().time()
         request = _validate(
@@ -176,7 +180,10 @@ class OrderExecutor:
         gateway = gateway_for(exchange_client, max_book_age_s=self.config.max_book_age_s)
         try:
             spec = await gateway.market_spec(symbol)
-            book, start_position = await _book_and_position(self.modes, gateway, symbol)
+            if book is None or position is None:
+                book, start_position = await _book_and_position(self.modes, gateway, symbol)
+            else:
+                start_position = position[0]
         except InvalidOrderError:
             raise  # an unknown symbol is bad input
         except FundarbError as exc:

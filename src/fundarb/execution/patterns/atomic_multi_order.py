@@ -44,7 +44,6 @@ from fundarb.execution.patterns.planning import (
     PlannedLeg,
     check_specs,
     groups,
-    net_change,
     plan_legs,
 )
 from fundarb.execution.patterns.reconcile import (
@@ -298,20 +297,23 @@ class AtomicMultiOrderExecutor:
         skew_ms: float | None,
         started: float,
     ) -> AtomicExecutionResult:
+        # the venues' final word, as the reconciliation last read it
+        state_of = {
+            leg.index: states[name] for name, members in groups(legs).items() for leg in members
+        }
+        nets = [state_of[leg.index].filled[leg.index] * leg.side.sign for leg in legs]
         reports = tuple(
-            [
-                LegReport(
-                    index=leg.index,
-                    venue=leg.gateway.name,
-                    symbol=leg.spec.symbol,
-                    side=leg.side,
-                    target=leg.target,
-                    net=await net_change(leg),
-                    entry=leg.entry,
-                    adjustments=tuple(leg.adjustments),
-                )
-                for leg in legs
-            ]
+            LegReport(
+                index=leg.index,
+                venue=leg.gateway.name,
+                symbol=leg.spec.symbol,
+                side=leg.side,
+                target=leg.target,
+                net=net,
+                entry=leg.entry,
+                adjustments=tuple(leg.adjustments),
+            )
+            for leg, net in zip(legs, nets, strict=True)
         )
         kinds = {state.kind for state in states.values()}
         if "residual" in kinds:
@@ -322,9 +324,6 @@ class AtomicMultiOrderExecutor:
             outcome = AtomicOutcome.ROLLED_BACK
         else:
             outcome = AtomicOutcome.HEDGED
-        state_of = {
-            leg.index: states[name] for name, members in groups(legs).items() for leg in members
-        }
         residual = {
             (r.venue, r.symbol): r.net
             for r in reports

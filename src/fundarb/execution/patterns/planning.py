@@ -9,6 +9,7 @@ sends an order.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Sequence
 from dataclasses import KW_ONLY, dataclass, field
@@ -16,6 +17,8 @@ from decimal import Decimal
 from typing import Any
 
 from fundarb.errors import ConfigError, FundarbError, InvalidOrderError
+from fundarb.execution.concurrency import run_all
+from fundarb.execution.core.book import OrderBook
 from fundarb.execution.core.gateway import VenueGateway, gateway_for
 from fundarb.execution.core.liquidity_analyzer import LiquidityAnalyzer, Recommendation
 from fundarb.execution.core.order_executor import (
@@ -92,6 +95,8 @@ class PlannedLeg:
     desired: Decimal
     group: str
     target: Decimal = _ZERO
+    book: OrderBook | None = None  # read at planning, reused by pre-flight and prepare
+    position: Decimal | None = None  # the venue's position before anything was sent
     prepared: PreparedLeg | None = None
     entry: ExecutionResult | None = None
     adjustments: list[ExecutionResult] = field(default_factory=list)
@@ -125,103 +130,151 @@ async def plan_legs(
     executor: OrderExecutor,
     config: AtomicConfig,
 ) -> tuple[list[PlannedLeg], list[str]]:
-    """Specs, one quantity per group, liquidity, margin, books. Sends nothing."""
-    legs: list[PlannedLeg] = []
-    failures: list[str] = []
-    for index, spec in enumerate(specs):
-        gateway = gateway_for(spec.exchange_client, max_book_age_s=executor.config.max_book_age_s)
-        where = f"leg {index} ({gateway.name} {spec.symbol})"
-        side = parse_side(spec.side)
-        try:
-            market = await gateway.market_spec(spec.symbol)
-            book = await gateway.book(spec.symbol)
-            reference = book.touch(side)
-            if reference is None:
-                failures.append(f"{where}: no liquidity on the side to trade")
-                continue
-            desired = await _desired_quantity(gateway, spec, side, reference, market)
-        except InvalidOrderError:
-            raise
-        except FundarbError as exc:
-            failures.append(f"{where}: {exc}")
-            continue
-        legs.append(
-            PlannedLeg(index, spec, side, gateway, market, reference, desired, _base_asset(market))
-        )
+    """Specs, one quantity per group, liquidity, margin, books. Sends nothing.
+
+    Every venue is asked once, concurrently (a book deep enough for the leg, the position,
+    the balance): pre-flight costs one round trip whatever the number of legs.
+    """
+    clients = {id(s.exchange_client): s.exchange_client for s in specs}
+    planned, balances = await asyncio.gather(  # both halves are run_all task groups
+        run_all([_plan_one(i, spec, executor) for i, spec in enumerate(specs)]),
+        run_all([_balance(client) for client in clients.values()]),
+    )
+    legs = [leg for leg in planned if isinstance(leg, PlannedLeg)]
+    failures = [leg for leg in planned if isinstance(leg, str)]
     if failures:
         return legs, failures
     for group, members in groups(legs).items():
         failures.extend(_size_group(group, members))
     if not failures and check:
-        failures.extend(await _preflight(legs, executor, config))
+        available = dict(zip(clients, balances, strict=True))
+        failures.extend(_preflight(legs, executor, config, available))
     if failures:
         return legs, failures
-    for leg in legs:
-        prepared = await executor.prepare(
-            leg.spec.exchange_client,
-            leg.spec.symbol,
-            leg.side.value,
-            None,
-            leg.spec.execution_mode,
-            leg.spec.timeout_seconds,
-            quantity=leg.target,
-            reduce_only=leg.spec.reduce_only,
-            execution_id=execution_id,
-            leg=leg.index,
-        )
-        if isinstance(prepared, ExecutionResult):
-            failures.append(f"leg {leg.index}: {prepared.error_message}")
+    prepared = await run_all(
+        [
+            executor.prepare(
+                leg.spec.exchange_client,
+                leg.spec.symbol,
+                leg.side.value,
+                None,
+                leg.spec.execution_mode,
+                leg.spec.timeout_seconds,
+                quantity=leg.target,
+                reduce_only=leg.spec.reduce_only,
+                execution_id=execution_id,
+                leg=leg.index,
+                book=leg.book,
+                position=(leg.position,),
+            )
+            for leg in legs
+        ]
+    )
+    for leg, ready in zip(legs, prepared, strict=True):
+        if isinstance(ready, ExecutionResult):
+            failures.append(f"leg {leg.index}: {ready.error_message}")
         else:
-            leg.prepared = prepared
+            leg.prepared = ready
     return legs, failures
 
 
-async def _preflight(
-    legs: list[PlannedLeg], executor: OrderExecutor, config: AtomicConfig
+async def _plan_one(index: int, spec: OrderSpec, executor: OrderExecutor) -> PlannedLeg | str:
+    """One leg's spec, book, position and desired quantity; or why it cannot be planned."""
+    gateway = gateway_for(spec.exchange_client, max_book_age_s=executor.config.max_book_age_s)
+    where = f"leg {index} ({gateway.name} {spec.symbol})"
+    side = parse_side(spec.side)
+    try:
+        market = await gateway.market_spec(spec.symbol)
+        book, position = await _book_and_position(gateway, spec, side)
+        reference = book.touch(side)
+        if reference is None:
+            return f"{where}: no liquidity on the side to trade"
+        desired = _desired_quantity(gateway, spec, side, reference, position)
+    except InvalidOrderError:
+        raise
+    except FundarbError as exc:
+        return f"{where}: {exc}"
+    return PlannedLeg(
+        index,
+        spec,
+        side,
+        gateway,
+        market,
+        reference,
+        desired,
+        _base_asset(market),
+        book=book,
+        position=position,
+    )
+
+
+async def _book_and_position(
+    gateway: VenueGateway, spec: OrderSpec, side: Side
+) -> tuple[OrderBook, Decimal | None]:
+    """The book (deep enough for the leg's size when it is known) and the position, read
+    concurrently."""
+    try:
+        async with asyncio.TaskGroup() as reads:
+            book = reads.create_task(_leg_book(gateway, spec, side))
+            position = reads.create_task(gateway.position(spec.symbol))
+    except* FundarbError as failed:
+        raise failed.exceptions[0] from None
+    return book.result(), position.result()
+
+
+async def _leg_book(gateway: VenueGateway, spec: OrderSpec, side: Side) -> OrderBook:
+    if spec.quantity is not None:
+        quantity = to_positive_decimal(spec.quantity)
+        return (await gateway.book_for(spec.symbol, side, quantity=quantity))[0]
+    if spec.size_usd is not None:
+        notional = to_positive_decimal(spec.size_usd)
+        return (await gateway.book_for(spec.symbol, side, notional=notional))[0]
+    return await gateway.book(spec.symbol)
+
+
+async def _balance(client: Any) -> Decimal | None:
+    """Free margin, or None when the venue cannot say (or cannot be reached just now)."""
+    if not isinstance(client, BalanceProvider):
+        return None
+    try:
+        return (await client.get_balance()).available
+    except FundarbError:
+        return None
+
+
+def _preflight(
+    legs: list[PlannedLeg],
+    executor: OrderExecutor,
+    config: AtomicConfig,
+    available: dict[int, Decimal | None],
 ) -> list[str]:
-    failures: list[str] = []
+    """Liquidity at the planned size on every leg, and free margin on every venue."""
     analyzer = LiquidityAnalyzer(
         max_slippage_pct=executor.config.max_slippage_pct,
         max_book_age_s=executor.config.max_book_age_s,
     )
-    margin: dict[int, Decimal] = {}
+    failures: list[str] = []
+    needed: dict[int, Decimal] = {}
     for leg in legs:
-        where = f"leg {leg.index} ({leg.gateway.name} {leg.spec.symbol})"
-        try:
-            report = await analyzer.check_execution_feasibility(
-                exchange_client=leg.spec.exchange_client,
-                symbol=leg.spec.symbol,
-                side=leg.side.value,
-                quantity=leg.target,
+        assert leg.book is not None  # read at planning
+        report = analyzer.assess(leg.gateway, leg.spec.symbol, leg.side, leg.target, leg.book)
+        if report.recommendation in (Recommendation.INSUFFICIENT_DEPTH, Recommendation.STALE_BOOK):
+            failures.append(
+                f"leg {leg.index} ({leg.gateway.name} {leg.spec.symbol}): "
+                f"{report.recommendation.value}: {report.reason}"
             )
-        except FundarbError as exc:
-            failures.append(f"{where}: {exc}")
-            continue
-        if report.recommendation in (
-            Recommendation.INSUFFICIENT_DEPTH,
-            Recommendation.STALE_BOOK,
-        ):
-            failures.append(f"{where}: {report.recommendation.value}: {report.reason}")
         if not leg.spec.reduce_only:
             key = id(leg.spec.exchange_client)
-            margin[key] = margin.get(key, _ZERO) + (
+            needed[key] = needed.get(key, _ZERO) + (
                 leg.target * leg.reference / config.assumed_leverage
             )
-    for leg in legs:
-        key = id(leg.spec.exchange_client)
-        client = leg.spec.exchange_client
-        if key not in margin or not isinstance(client, BalanceProvider):
-            continue
-        needed = margin.pop(key)
-        try:
-            available = (await client.get_balance()).available
-        except FundarbError as exc:
-            failures.append(f"{leg.gateway.name}: balance unavailable: {exc}")
-            continue
-        if needed > available:
+    names = {id(leg.spec.exchange_client): leg.gateway.name for leg in legs}
+    for key, amount in needed.items():
+        free = available.get(key)
+        if free is not None and amount > free:
             failures.append(
-                f"{leg.gateway.name}: needs {needed:.2f} of margin at "
-                f"{config.assumed_leverage}x, {available:.2f} is free"
+                f"{names[key]}: needs {amount:.2f} of margin at "
+                f"{config.assumed_leverage}x, {free:.2f} is free"
             )
     return failures
 
@@ -248,15 +301,18 @@ def check_specs(orders: Sequence[OrderSpec]) -> list[OrderSpec]:
     return specs
 
 
-async def _desired_quantity(
-    gateway: VenueGateway, spec: OrderSpec, side: Side, reference: Decimal, market: MarketSpec
+def _desired_quantity(
+    gateway: VenueGateway,
+    spec: OrderSpec,
+    side: Side,
+    reference: Decimal,
+    position: Decimal | None,
 ) -> Decimal:
     if spec.quantity is not None:
         return to_positive_decimal(spec.quantity)
     if spec.size_usd is not None:
         return to_positive_decimal(spec.size_usd) / reference
-    position = await gateway.position(spec.symbol)  # a reduce-only leg closes the position
-    if position is None:
+    if position is None:  # a reduce-only leg with no size closes the position
         raise InvalidOrderError(f"{gateway.name} does not report positions: size the leg")
     if position == 0 or (position > 0) == (side is Side.BUY):
         raise InvalidOrderError(f"{gateway.name} {spec.symbol}: no position for this leg to reduce")

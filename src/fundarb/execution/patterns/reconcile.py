@@ -16,6 +16,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from fundarb.errors import InvalidOrderError
+from fundarb.execution.concurrency import run_all
 from fundarb.execution.core.order_executor import ExecutionMode, OrderExecutor
 from fundarb.execution.patterns.incidents import IncidentKind, IncidentLeg, IncidentLog
 from fundarb.execution.patterns.planning import (
@@ -47,6 +48,7 @@ class GroupState:
     kind: str  # whole | balanced | flat | residual
     quantity: Decimal  # per side, when balanced or whole
     actions: list[str]
+    filled: dict[int, Decimal]  # leg index -> filled in its own direction, last read
     rolled_back: bool = False
 
 
@@ -108,7 +110,7 @@ class Reconciler:
         actions: list[str] = []
         filled = await self._filled(members)
         if all(filled[m.index] == m.target for m in members):
-            return GroupState("whole", members[0].target, actions)
+            return GroupState("whole", members[0].target, actions, filled)
         if policy is not ImbalancePolicy.ROLLBACK and not is_balanced(members, filled):
             for attempt in range(1, self.config.hedge_attempts + 1):
                 goal = max(filled.values()) if len(members) > 1 else members[0].target
@@ -147,6 +149,7 @@ class Reconciler:
                 else ("flat" if is_flat(filled) else "balanced"),
                 quantity,
                 actions,
+                filled,
             )
         if policy is ImbalancePolicy.HEDGE:
             return self._residual(execution_id, name, members, filled, actions)
@@ -180,7 +183,7 @@ class Reconciler:
             IncidentKind.ROLLBACK, execution_id, members, filled, actions, resolved=True, cost=cost
         )
         state = "flat" if is_flat(filled) else "balanced"
-        return GroupState(state, max(filled.values()), actions, rolled_back=True)
+        return GroupState(state, max(filled.values()), actions, filled, rolled_back=True)
 
     async def _adjust(
         self,
@@ -222,11 +225,10 @@ class Reconciler:
         leg.adjustments.append(result)
 
     async def _filled(self, members: list[PlannedLeg]) -> dict[int, Decimal]:
-        """Each leg's filled quantity in its own direction, from the venue's position."""
-        out: dict[int, Decimal] = {}
-        for leg in members:
-            out[leg.index] = (await net_change(leg)) * leg.side.sign
-        return out
+        """Each leg's filled quantity in its own direction, from the venues' positions (read
+        concurrently)."""
+        nets = await run_all([net_change(leg) for leg in members])
+        return {leg.index: net * leg.side.sign for leg, net in zip(members, nets, strict=True)}
 
     def _residual(
         self,
@@ -237,7 +239,7 @@ class Reconciler:
         actions: list[str],
     ) -> GroupState:
         self._record(IncidentKind.RESIDUAL, execution_id, members, filled, actions, resolved=False)
-        return GroupState("residual", _ZERO, actions, rolled_back=bool(actions))
+        return GroupState("residual", _ZERO, actions, filled, rolled_back=bool(actions))
 
     def _record(
         self,
