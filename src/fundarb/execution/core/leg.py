@@ -80,6 +80,7 @@ class LegRunner:
         self.problems: list[str] = []
         self.hurry_at = math.inf  # loop time after which passive waits end early (see hurry)
         self.first_send_ns: int | None = None  # perf_counter_ns of the first send (skew)
+        self.first_answer_ns: int | None = None  # perf_counter_ns of the first answer
 
     def hurry(self) -> None:
         """End passive waits now: the other legs of a hedge have run ahead of this one."""
@@ -183,6 +184,8 @@ class LegRunner:
         )
 
     def _take_answer(self, order: TrackedOrder, answer: PlaceAnswer) -> None:
+        if self.first_answer_ns is None:
+            self.first_answer_ns = time.perf_counter_ns()
         if answer.order_id:
             order.order_id = answer.order_id
         if answer.filled is not None:

@@ -217,6 +217,14 @@ class OrderExecutor:
 
     async def run(self, leg: PreparedLeg) -> ExecutionResult:
         """Send and see through a prepared leg; nothing is left open, even when cancelled."""
+        return await self.report(leg, await self.trade(leg))
+
+    async def trade(self, leg: PreparedLeg) -> Outcome:
+        """The trading half of :meth:`run`: every order sent and final (or escalated).
+
+        The figures (exact fees, VWAP) come from :meth:`report`, which callers in a hurry
+        (a pair whose other leg failed) may ask for later.
+        """
         run = leg.run
         log_event(
             logger,
@@ -238,8 +246,12 @@ class OrderExecutor:
         except BaseException:
             await finish_shielded(run.close_out())  # nothing left open, even when cancelled
             raise
+        return outcome
+
+    async def report(self, leg: PreparedLeg, outcome: Outcome) -> ExecutionResult:
+        """The result of a traded leg: fills, fees, slippage (reads the venue's fills)."""
         return await self._result(
-            run, leg.request, leg.mode, leg.reason, leg.book, outcome, leg.started
+            leg.run, leg.request, leg.mode, leg.reason, leg.book, outcome, leg.started
         )
 
     # -- results ----------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from fundarb.errors import InvalidOrderError
 from fundarb.execution.concurrency import finish_shielded
 from fundarb.execution.core.gateway import gateway_for
 from fundarb.execution.core.order_executor import ExecutionMode, ExecutionResult, OrderExecutor
-from fundarb.execution.patterns.incidents import Incident, IncidentLog
+from fundarb.execution.patterns.incidents import Incident, IncidentKind, IncidentLog
 from fundarb.execution.patterns.planning import (
     AtomicConfig,
     OrderSpec,
@@ -111,7 +111,8 @@ class AtomicExecutionResult:
     balanced_quantities: dict[str, Decimal]  # per hedge group (base asset): quantity per side
     hedged_quantity: Decimal | None  # the one group's balanced quantity, when there is one group
     legs: tuple[LegReport, ...]
-    send_skew_ms: float | None
+    send_skew_ms: float | None  # spread of the legs' first sends
+    placement_ms: float | None  # first send to the last leg's first answer
     preflight_failures: tuple[str, ...]
     incidents: tuple[Incident, ...]
 
@@ -176,7 +177,7 @@ class AtomicMultiOrderExecutor:
         if failures:
             return self._aborted(execution_id, started, tuple(failures))
         try:
-            skew_ms = await self._place(legs, limit_s)
+            skew_ms, placement_ms = await self._place(legs, limit_s)
         except BaseException:
             # the caller is leaving (or a bug): never leave a leg naked on the way out
             await finish_shielded(
@@ -190,9 +191,31 @@ class AtomicMultiOrderExecutor:
             )
             raise
         states = await finish_shielded(
-            self._reconciler.reconcile(execution_id, legs, policy, rollback_on_partial, limit_s)
+            self._settle(execution_id, legs, policy, rollback_on_partial, limit_s)
         )
-        return await self._result(execution_id, legs, states, skew_ms, started)
+        return await self._result(execution_id, legs, states, skew_ms, placement_ms, started)
+
+    async def _settle(
+        self,
+        execution_id: str,
+        legs: list[PlannedLeg],
+        policy: ImbalancePolicy,
+        rollback_on_partial: bool,
+        limit_s: float,
+    ) -> dict[str, GroupState]:
+        """Reconcile at once; the entries' reports (their fills and fees) are read meanwhile,
+        so a naked leg never waits for bookkeeping."""
+        async with asyncio.TaskGroup() as group:
+            states = group.create_task(
+                self._reconciler.reconcile(execution_id, legs, policy, rollback_on_partial, limit_s)
+            )
+            for leg in legs:
+                group.create_task(self._report(leg))
+        return states.result()
+
+    async def _report(self, leg: PlannedLeg) -> None:
+        if leg.prepared is not None and leg.outcome is not None:
+            leg.entry = await self.executor.report(leg.prepared, leg.outcome)
 
     async def close_positions(
         self,
@@ -247,21 +270,29 @@ class AtomicMultiOrderExecutor:
 
     # -- placement ---------------------------------------------------------------------------
 
-    async def _place(self, legs: list[PlannedLeg], limit_s: float) -> float | None:
-        """Send every leg concurrently; hurry legs that lag their group. Returns the skew."""
+    async def _place(
+        self, legs: list[PlannedLeg], limit_s: float
+    ) -> tuple[float | None, float | None]:
+        """Send every leg concurrently; hurry legs that lag their group.
+
+        Returns (send skew, placement time) in ms: the spread of the legs' first sends, and
+        the time from the first send to the last leg's first answer.
+        """
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(self._enter(leg)) for leg in legs]
             group.create_task(self._watch(legs, tasks, limit_s))
-        starts = [
-            leg.prepared.run.first_send_ns
-            for leg in legs
-            if leg.prepared is not None and leg.prepared.run.first_send_ns is not None
-        ]
-        return (max(starts) - min(starts)) / 1e6 if len(starts) > 1 else None
+        runs = [leg.prepared.run for leg in legs if leg.prepared is not None]
+        starts = [r.first_send_ns for r in runs if r.first_send_ns is not None]
+        answers = [r.first_answer_ns for r in runs if r.first_answer_ns is not None]
+        skew = (max(starts) - min(starts)) / 1e6 if len(starts) > 1 else None
+        placed = (
+            (max(answers) - min(starts)) / 1e6 if starts and len(answers) == len(runs) else None
+        )
+        return skew, placed
 
     async def _enter(self, leg: PlannedLeg) -> None:
         assert leg.prepared is not None
-        leg.entry = await self.executor.run(leg.prepared)
+        leg.outcome = await self.executor.trade(leg.prepared)
 
     async def _watch(
         self, legs: list[PlannedLeg], tasks: list[asyncio.Task[None]], limit_s: float
@@ -295,6 +326,7 @@ class AtomicMultiOrderExecutor:
         legs: list[PlannedLeg],
         states: dict[str, GroupState],
         skew_ms: float | None,
+        placement_ms: float | None,
         started: float,
     ) -> AtomicExecutionResult:
         # the venues' final word, as the reconciliation last read it
@@ -344,6 +376,12 @@ class AtomicMultiOrderExecutor:
             )
         balanced = {name: state.quantity for name, state in states.items()}
         incidents = tuple(i for i in self.incidents if i.execution_id.startswith(execution_id))
+        for incident in incidents:  # the entries' reports are in now: price the rollbacks
+            if incident.kind is IncidentKind.ROLLBACK:
+                touched = {(leg.venue, leg.symbol) for leg in incident.legs}
+                incident.cost_usd = rollback_cost(
+                    [leg for leg in legs if (leg.gateway.name, leg.spec.symbol) in touched]
+                )
         result = AtomicExecutionResult(
             execution_id=execution_id,
             outcome=outcome,
@@ -361,6 +399,7 @@ class AtomicMultiOrderExecutor:
             hedged_quantity=next(iter(balanced.values())) if len(balanced) == 1 else None,
             legs=reports,
             send_skew_ms=skew_ms,
+            placement_ms=placement_ms,
             preflight_failures=(),
             incidents=incidents,
         )
@@ -403,6 +442,7 @@ class AtomicMultiOrderExecutor:
             hedged_quantity=None,
             legs=(),
             send_skew_ms=None,
+            placement_ms=None,
             preflight_failures=failures,
             incidents=(),
         )

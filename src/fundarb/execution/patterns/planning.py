@@ -21,12 +21,14 @@ from fundarb.execution.concurrency import run_all
 from fundarb.execution.core.book import OrderBook
 from fundarb.execution.core.gateway import VenueGateway, gateway_for
 from fundarb.execution.core.liquidity_analyzer import LiquidityAnalyzer, Recommendation
+from fundarb.execution.core.modes import Outcome
 from fundarb.execution.core.order_executor import (
     ExecutionMode,
     ExecutionResult,
     OrderExecutor,
     PreparedLeg,
 )
+from fundarb.execution.core.order_state import OrderState
 from fundarb.numbers import to_positive_decimal
 from fundarb.venues.interface import BalanceProvider
 from fundarb.venues.markets import MarketSpec
@@ -46,6 +48,8 @@ __all__ = [
 
 _ZERO = Decimal(0)
 _QUOTES = ("USDT", "USDC", "BUSD", "USD")
+_FRESH_BOOK_S = 1.0  # a planning book younger than this still bounds a closing order
+_EXACT = frozenset({OrderState.FILLED, OrderState.REJECTED})
 
 
 @dataclass(frozen=True)
@@ -96,14 +100,29 @@ class PlannedLeg:
     group: str
     target: Decimal = _ZERO
     book: OrderBook | None = None  # read at planning, reused by pre-flight and prepare
+    book_read_at: float = 0.0  # loop time of that read
     position: Decimal | None = None  # the venue's position before anything was sent
     prepared: PreparedLeg | None = None
+    outcome: Outcome | None = None  # of the entry's trading, before its report
     entry: ExecutionResult | None = None
     adjustments: list[ExecutionResult] = field(default_factory=list)
 
     @property
     def start_position(self) -> Decimal | None:
         return self.prepared.run.start_position if self.prepared is not None else None
+
+    def settled(self) -> bool:
+        """Every order of this leg ended FILLED or REJECTED: its own figures are exact."""
+        if self.prepared is None or self.adjustments:
+            return False
+        return all(o.state in _EXACT for o in self.prepared.run.orders)
+
+    def fresh_book(self, max_age_s: float = _FRESH_BOOK_S) -> OrderBook | None:
+        """The planning book, if it was read less than ``max_age_s`` ago (loop clock)."""
+        if self.book is None:
+            return None
+        age = asyncio.get_running_loop().time() - self.book_read_at
+        return self.book if age <= max_age_s else None
 
     def orders_left(self) -> list[str]:
         """Our orders on this leg still open or of unknown fate (``venue:client_order_id``)."""
@@ -204,6 +223,7 @@ async def _plan_one(index: int, spec: OrderSpec, executor: OrderExecutor) -> Pla
         desired,
         _base_asset(market),
         book=book,
+        book_read_at=asyncio.get_running_loop().time(),
         position=position,
     )
 

@@ -17,7 +17,7 @@ from enum import StrEnum
 
 from fundarb.errors import InvalidOrderError
 from fundarb.execution.concurrency import run_all
-from fundarb.execution.core.order_executor import ExecutionMode, OrderExecutor
+from fundarb.execution.core.order_executor import ExecutionMode, ExecutionResult, OrderExecutor
 from fundarb.execution.patterns.incidents import IncidentKind, IncidentLeg, IncidentLog
 from fundarb.execution.patterns.planning import (
     AtomicConfig,
@@ -108,9 +108,11 @@ class Reconciler:
         limit_s: float,
     ) -> GroupState:
         actions: list[str] = []
-        filled = await self._filled(members)
+        filled = await self._filled(members, trust_ledgers=True)  # act at once if we can
         if all(filled[m.index] == m.target for m in members):
-            return GroupState("whole", members[0].target, actions, filled)
+            filled = await self._filled(members)  # whole by our books: the venues confirm
+            if all(filled[m.index] == m.target for m in members):
+                return GroupState("whole", members[0].target, actions, filled)
         if policy is not ImbalancePolicy.ROLLBACK and not is_balanced(members, filled):
             for attempt in range(1, self.config.hedge_attempts + 1):
                 goal = max(filled.values()) if len(members) > 1 else members[0].target
@@ -200,8 +202,9 @@ class Reconciler:
         rounded = leg.market.round_quantity(quantity)
         if rounded <= 0:
             return
+        fresh = leg.fresh_book()  # a book read just now spares the round trip
         try:
-            result = await self.executor.execute_order(
+            prepared = await self.executor.prepare(
                 leg.spec.exchange_client,
                 leg.spec.symbol,
                 side.value,
@@ -211,6 +214,13 @@ class Reconciler:
                 reduce_only=reduce,
                 execution_id=execution_id,
                 leg=leg.index,
+                book=fresh,
+                position=(None,) if fresh is not None else None,
+            )
+            result = (
+                prepared
+                if isinstance(prepared, ExecutionResult)
+                else await self.executor.run(prepared)
             )
         except InvalidOrderError as exc:  # e.g. below the venue minimum: nothing was sent
             log_event(
@@ -224,9 +234,18 @@ class Reconciler:
             return
         leg.adjustments.append(result)
 
-    async def _filled(self, members: list[PlannedLeg]) -> dict[int, Decimal]:
+    async def _filled(
+        self, members: list[PlannedLeg], *, trust_ledgers: bool = False
+    ) -> dict[int, Decimal]:
         """Each leg's filled quantity in its own direction, from the venues' positions (read
-        concurrently)."""
+        concurrently).
+
+        ``trust_ledgers``: when every order of every leg ended FILLED or REJECTED (nothing
+        cancelled, expired or unknown, so no fill can be unreported), our own books are
+        exact and no round trip is spent before acting; the result is verified afterwards.
+        """
+        if trust_ledgers and all(leg.settled() for leg in members):
+            return {leg.index: leg.ledger_net() * leg.side.sign for leg in members}
         nets = await run_all([net_change(leg) for leg in members])
         return {leg.index: net * leg.side.sign for leg, net in zip(members, nets, strict=True)}
 
