@@ -219,14 +219,23 @@ def _levels(raw: object, name: str) -> tuple[BookLevel, ...]:
         raise ValueError(f"{name} must be a list of levels, got {raw!r:.80}")
     out: list[BookLevel] = []
     for entry in raw:
-        if isinstance(entry, Mapping):
+        if type(entry) is dict or isinstance(entry, Mapping):
             price_raw, size_raw = entry.get("price"), entry.get("size", entry.get("amount"))
         elif isinstance(entry, Sequence) and not isinstance(entry, str | bytes) and len(entry) >= 2:
             price_raw, size_raw = entry[0], entry[1]
         else:
             raise ValueError(f"{name}: a level must be {{'price', 'size'}} or [price, size]")
-        price = to_decimal(price_raw, name=f"{name} price")
-        size = to_decimal(size_raw, name=f"{name} size")
+        # most clients hand over Decimals already: take them as they are when finite
+        price = (
+            price_raw
+            if type(price_raw) is Decimal and price_raw.is_finite()
+            else (to_decimal(price_raw, name=f"{name} price"))
+        )
+        size = (
+            size_raw
+            if type(size_raw) is Decimal and size_raw.is_finite()
+            else (to_decimal(size_raw, name=f"{name} size"))
+        )
         if price <= 0 or size < 0:
             raise ValueError(f"{name}: level ({price}, {size}) has a non-positive price or size")
         if size:
