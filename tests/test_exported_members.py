@@ -48,6 +48,7 @@ EXPORTED = {
         "OrderBook",
         "OrderExecutor",
         "OrderSpec",
+        "PartialFillHandler",
         "PositionSizer",
         "Recommendation",
         "SlippageCalculator",

@@ -31,6 +31,7 @@ from fundarb.execution.patterns.atomic_multi_order import (
     OrderSpec,
 )
 from fundarb.execution.patterns.incidents import Incident, IncidentKind, IncidentLeg, IncidentLog
+from fundarb.execution.patterns.partial_fill_handler import PartialFillHandler
 
 __all__ = [
     "ActualSlippage",
@@ -55,6 +56,7 @@ __all__ = [
     "OrderBook",
     "OrderExecutor",
     "OrderSpec",
+    "PartialFillHandler",
     "PositionSizer",
     "Recommendation",
     "SlippageCalculator",
