@@ -26,7 +26,7 @@ def test_demo_help_describes_what_it_does(capsys: pytest.CaptureFixture[str]) ->
 
     out = capsys.readouterr().out
     assert "--minutes" in out
-    assert "leaves no order open" in out
+    assert "leaves no order and no position open" in out
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ async def test_demo_trades_a_neutral_pair_and_leaves_no_order_open() -> None:
     kinds = sorted((venue, kind) for venue, kind, _ in report.orders)
     assert kinds == [("alpha", "limit"), ("alpha", "market"), ("beta", "limit"), ("beta", "market")]
     assert report.open_orders_left == 0
+    assert report.close_outcome == "filled"  # the pair is closed atomically at the end
     assert {fill.venue for fill in report.fills} == {"alpha", "beta"}
     assert all(fill.fee > 0 for fill in report.fills)
     market_fills = [f for f in report.fills if f.client_order_id.endswith("mkt")]

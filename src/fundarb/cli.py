@@ -30,7 +30,8 @@ _DEMO_HELP = """\
 Run two simulated venues (alpha and beta) for a few simulated minutes and show their order
 books, trades and funding rates live; then buy on alpha and sell on beta with a market and a
 passive post-only limit order on each, and print the orders, fills, fees and positions.
-Unfilled limit remainders are cancelled: the demo leaves no order open.
+Unfilled limit remainders are cancelled, and the pair is closed atomically at the end: the
+demo leaves no order and no position open.
 """
 
 

@@ -4,7 +4,9 @@ What it shows today (later work grows it into the full funding-arbitrage run): t
 trades and funding rates of both venues refreshing live for a few simulated minutes; then
 a delta-neutral pair (buy on one venue, sell on the other) with a market order and a
 passive post-only limit order on each, the fills with their fees, and the positions left.
-Nothing is left open: an unfilled limit remainder is cancelled before the demo ends.
+Nothing is left open: an unfilled limit remainder is cancelled before the demo ends, and the
+pair is then closed through the execution layer's atomic executor (reduce-only legs sized
+from the venues' positions).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from fundarb.errors import ConfigError
+from fundarb.execution import AtomicMultiOrderExecutor
 from fundarb.venues import Fill, OrderInfo, Position, Side
 from fundarb.venues.sim import (
     FundingConfig,
@@ -65,6 +68,7 @@ class DemoReport:
     fills: list[Fill] = field(default_factory=list)
     positions: list[tuple[str, Position]] = field(default_factory=list)
     open_orders_left: int = 0
+    close_outcome: str = ""  # how the atomic close of the pair ended
 
 
 def _venue_config(
@@ -206,7 +210,19 @@ async def run_demo(config: DemoConfig, console: Console) -> DemoReport:
                 (venue.get_exchange_name(), p) for p in await venue.get_positions()
             )
             report.open_orders_left += len(await venue.get_open_orders())
-    _print_report(report, console)
+        _print_report(report, console)
+        if report.positions:
+            console.rule("[bold]closing the pair atomically (reduce-only, sized from positions)")
+            closed = await AtomicMultiOrderExecutor().close_positions(
+                [(alpha, config.symbol), (beta, config.symbol)]
+            )
+            report.close_outcome = closed.outcome.value
+            left = [await v.get_position(config.symbol) for v in venues]
+            console.print(
+                f"outcome: {closed.outcome.value}; positions left: "
+                f"{[str(p.quantity) if p else '0' for p in left]}; "
+                f"send skew {closed.send_skew_ms or 0:.3f} ms"
+            )
     return report
 
 
