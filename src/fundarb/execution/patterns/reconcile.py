@@ -109,8 +109,8 @@ class Reconciler:
     ) -> GroupState:
         actions: list[str] = []
         filled = await self._filled(members, trust_ledgers=True)  # act at once if we can
-        if all(filled[m.index] == m.target for m in members):
-            filled = await self._filled(members)  # whole by our books: the venues confirm
+        if is_balanced(members, filled):
+            filled = await self._filled(members)  # fine by our books: the venues confirm
             if all(filled[m.index] == m.target for m in members):
                 return GroupState("whole", members[0].target, actions, filled)
         if policy is not ImbalancePolicy.ROLLBACK and not is_balanced(members, filled):
@@ -180,10 +180,8 @@ class Reconciler:
         actions.extend(rollback_actions)
         if not is_balanced(members, filled):
             return self._residual(execution_id, name, members, filled, actions)
-        cost = rollback_cost(members)
-        self._record(
-            IncidentKind.ROLLBACK, execution_id, members, filled, actions, resolved=True, cost=cost
-        )
+        # priced once the entries' reports are in (AtomicMultiOrderExecutor._result)
+        self._record(IncidentKind.ROLLBACK, execution_id, members, filled, actions, resolved=True)
         state = "flat" if is_flat(filled) else "balanced"
         return GroupState(state, max(filled.values()), actions, filled, rolled_back=True)
 
