@@ -21,9 +21,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from common import Row, latency, parse_args, print_table
+from common import Row, TimedVenue, latency, parse_args, print_table
 from fundarb.execution import ExecutionMode, OrderBook, OrderExecutor
-from fundarb.venues.sim import SimConfig, SimulatedExchange, binance_btcusdt
+from fundarb.venues.sim import SimConfig, binance_btcusdt
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,41 +96,6 @@ def bench_parse_and_walk(snapshot: Snapshot, repeats: int) -> Row:
     )
 
 
-class _TimedVenue(SimulatedExchange):
-    """A simulated venue that adds up the time spent inside its own methods."""
-
-    inside_ns = 0
-
-
-def _timed(name: str) -> Callable[..., Any]:
-    original = getattr(SimulatedExchange, name)
-
-    async def timed(self: _TimedVenue, *args: Any, **kwargs: Any) -> Any:
-        start = time.perf_counter_ns()
-        try:
-            return await original(self, *args, **kwargs)
-        finally:
-            self.inside_ns += time.perf_counter_ns() - start
-
-    return timed
-
-
-for _name in (
-    "get_order_book_depth",
-    "place_limit_order",
-    "place_market_order",
-    "cancel_order",
-    "get_order_info",
-    "get_position",
-    "get_fills",
-    "get_server_time",
-    "get_market_spec",
-    "get_fee_schedule",
-    "get_order_by_client_id",
-):
-    setattr(_TimedVenue, _name, _timed(_name))
-
-
 def bench_execute_order(snapshot: Snapshot, repeats: int) -> list[Row]:
     """``execute_order`` in MARKET_ONLY on a zero-latency venue holding the real snapshot.
 
@@ -141,7 +106,7 @@ def bench_execute_order(snapshot: Snapshot, repeats: int) -> list[Row]:
     runs = max(100, repeats // 5)
 
     async def run() -> tuple[list[int], list[int]]:
-        venue = _TimedVenue(
+        venue = TimedVenue(
             SimConfig(
                 venue="bench",
                 symbols=(binance_btcusdt(),),

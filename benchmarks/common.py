@@ -5,12 +5,55 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+from fundarb.venues.sim import SimulatedExchange
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CAPTURE = ROOT.parent / "shared" / "data" / "binance" / "usdm_btcusdt_20240808.gz"
 
 Row = tuple[str, str, str]  # measure, result, detail
+
+
+class TimedVenue(SimulatedExchange):
+    """A simulated venue that adds up the time spent inside its own methods, so a benchmark
+    can tell the library's own time from the venue's."""
+
+    inside_ns = 0
+
+
+def _timed(name: str) -> Callable[..., Any]:
+    original = getattr(SimulatedExchange, name)
+
+    async def timed(self: TimedVenue, *args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter_ns()
+        try:
+            return await original(self, *args, **kwargs)
+        finally:
+            self.inside_ns += time.perf_counter_ns() - start
+
+    return timed
+
+
+for _name in (
+    "get_order_book_depth",
+    "place_limit_order",
+    "place_market_order",
+    "cancel_order",
+    "get_order_info",
+    "get_position",
+    "get_fills",
+    "get_server_time",
+    "get_market_spec",
+    "get_balance",
+    "get_open_orders",
+    "get_fee_schedule",
+    "get_order_by_client_id",
+):
+    setattr(TimedVenue, _name, _timed(_name))
 
 
 def parse_args(
