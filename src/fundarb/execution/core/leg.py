@@ -34,6 +34,7 @@ __all__ = ["LegConfig", "LegRunner"]
 logger = logging.getLogger("fundarb.execution")
 
 _ZERO = Decimal(0)
+_CLOCK_TICK_S = 1e-6  # below this, a sleep returns without the clock moving
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -244,9 +245,11 @@ class LegRunner:
         """Poll ``order`` until it is final, the loop clock reaches ``until``, or the leg is
         hurried."""
         loop = asyncio.get_running_loop()
-        while order.state.is_open and loop.time() < min(until, self.hurry_at):
+        while order.state.is_open:
             wait = min(until, self.hurry_at) - loop.time()
-            await asyncio.sleep(min(self.config.poll_interval_s, max(wait, 0.0)))
+            if wait <= _CLOCK_TICK_S:  # a gap the clock cannot resolve: the deadline is here
+                return
+            await asyncio.sleep(min(self.config.poll_interval_s, wait))
             await self.refresh(order)
 
     async def cancel(self, order: TrackedOrder) -> None:

@@ -356,10 +356,15 @@ class AtomicMultiOrderExecutor:
             outcome = AtomicOutcome.ROLLED_BACK
         else:
             outcome = AtomicOutcome.HEDGED
+        # what is left on the venue: its position now (start + this execution's change)
+        left_on_venue = {
+            leg.index: (leg.position + net if leg.position is not None else net)
+            for leg, net in zip(legs, nets, strict=True)
+        }
         residual = {
-            (r.venue, r.symbol): r.net
+            (r.venue, r.symbol): left_on_venue[r.index]
             for r in reports
-            if state_of[r.index].kind == "residual" and r.net != 0
+            if state_of[r.index].kind == "residual" and left_on_venue[r.index] != 0
         }
         entries = [leg.entry for leg in legs if leg.entry is not None]
         errors = [

@@ -20,6 +20,7 @@ from fundarb.errors import ConfigError, FundarbError, InvalidOrderError
 from fundarb.execution.concurrency import run_all
 from fundarb.execution.core.book import OrderBook
 from fundarb.execution.core.gateway import VenueGateway, gateway_for
+from fundarb.execution.core.leg import LegRunner
 from fundarb.execution.core.liquidity_analyzer import LiquidityAnalyzer, Recommendation
 from fundarb.execution.core.modes import Outcome
 from fundarb.execution.core.order_executor import (
@@ -106,6 +107,7 @@ class PlannedLeg:
     outcome: Outcome | None = None  # of the entry's trading, before its report
     entry: ExecutionResult | None = None
     adjustments: list[ExecutionResult] = field(default_factory=list)
+    adjustment_runs: list[LegRunner] = field(default_factory=list)  # live, for cancels
 
     @property
     def start_position(self) -> Decimal | None:
@@ -124,13 +126,22 @@ class PlannedLeg:
         age = asyncio.get_running_loop().time() - self.book_read_at
         return self.book if age <= max_age_s else None
 
+    @property
+    def runs(self) -> list[LegRunner]:
+        """Every order runner of this leg: the entry's, then each hedge's and rollback's."""
+        entry = [self.prepared.run] if self.prepared is not None else []
+        return entry + self.adjustment_runs
+
     def orders_left(self) -> list[str]:
         """Our orders on this leg still open or of unknown fate (``venue:client_order_id``)."""
-        results = ([self.entry] if self.entry is not None else []) + self.adjustments
-        left = [cid for r in results for cid in (*r.open_orders, *r.unresolved_orders)]
-        if self.entry is None and self.prepared is not None:
-            left += [o.client_order_id for o in self.prepared.run.open_orders]
-        return [f"{self.gateway.name}:{cid}" for cid in left]
+        return [
+            f"{self.gateway.name}:{o.client_order_id}" for run in self.runs for o in run.open_orders
+        ]
+
+    @property
+    def closing(self) -> bool:
+        """A reduce-only leg: it closes a position, and cannot be rolled back by re-opening."""
+        return self.spec.reduce_only
 
     def ledger_net(self) -> Decimal:
         results = ([self.entry] if self.entry is not None else []) + self.adjustments
@@ -369,13 +380,18 @@ def groups(legs: list[PlannedLeg]) -> dict[str, list[PlannedLeg]]:
 
 def _size_group(name: str, members: list[PlannedLeg]) -> list[str]:
     """One quantity for every leg of a hedge group, on every venue's lot; or why not."""
-    if len(members) == 1:
-        leg = members[0]
-        leg.target = leg.market.round_quantity(leg.desired)
-        problem = leg.market.check_order(
-            leg.target, leg.reference, reduce_only=leg.spec.reduce_only
-        )
-        return [f"leg {leg.index}: {problem.message}"] if problem else []
+    if len(members) == 1 or all(m.closing for m in members):
+        # a lone leg, or closes: each its own size (closing unequal positions leaves none)
+        failures = []
+        for leg in members:
+            leg.target = leg.market.round_quantity(leg.desired)
+            problem = leg.market.check_order(
+                leg.target, leg.reference, reduce_only=leg.spec.reduce_only
+            )
+            if leg.target <= 0 or problem is not None:
+                reason = problem.message if problem else "rounds to nothing"
+                failures.append(f"leg {leg.index}: {reason}")
+        return failures
     buys = sum(1 for m in members if m.side is Side.BUY)
     if buys * 2 != len(members):
         return [f"group {name}: a hedge needs as many buy legs as sell legs"]
@@ -411,10 +427,12 @@ def _exponent(value: Decimal) -> int:
 
 
 def is_balanced(members: list[PlannedLeg], filled: dict[int, Decimal]) -> bool:
-    """Buys equal sells within one lot (a single leg: whole or flat)."""
-    if len(members) == 1:
-        leg = members[0]
-        return filled[leg.index] in (_ZERO, leg.target)
+    """Buys equal sells within one lot. A lone leg, or a group of closes: every leg whole,
+    or every leg untouched."""
+    if len(members) == 1 or all(m.closing for m in members):
+        return all(filled[m.index] == m.target for m in members) or is_flat(
+            {m.index: filled[m.index] for m in members}
+        )
     lot = max(m.market.lot_size for m in members)
     values = [filled[m.index] for m in members]
     return max(values) - min(values) < lot

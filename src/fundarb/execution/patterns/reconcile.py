@@ -37,6 +37,13 @@ logger = logging.getLogger("fundarb.execution")
 _ZERO = Decimal(0)
 
 
+def _position_now(leg: PlannedLeg, filled: dict[int, Decimal]) -> Decimal | None:
+    """The venue's position of ``leg`` as last read (start + what this execution did)."""
+    if leg.position is None:
+        return None
+    return leg.position + filled[leg.index] * leg.side.sign
+
+
 class ImbalancePolicy(StrEnum):
     HEDGE_THEN_ROLLBACK = "hedge_then_rollback"  # complete lagging legs; if that fails, roll back
     ROLLBACK = "rollback"  # roll back at once
@@ -94,7 +101,12 @@ class Reconciler:
             # positions look fine, but an order we could not cancel may still trade
             filled = await self._filled(members)
             state = self._residual(
-                execution_id, name, members, filled, [*state.actions, f"orders left open: {left}"]
+                execution_id,
+                name,
+                members,
+                filled,
+                [*state.actions, f"orders left open: {left}"],
+                rolled_back=state.rolled_back,
             )
         return state
 
@@ -108,6 +120,11 @@ class Reconciler:
         limit_s: float,
     ) -> GroupState:
         actions: list[str] = []
+        if await self._leftovers(members, actions):
+            # an order we cannot cancel may still trade: sending more could over-fill
+            return self._residual(
+                execution_id, name, members, await self._filled(members), actions, rolled_back=False
+            )
         filled = await self._filled(members, trust_ledgers=True)  # act at once if we can
         if is_balanced(members, filled):
             filled = await self._filled(members)  # fine by our books: the venues confirm
@@ -115,8 +132,10 @@ class Reconciler:
                 return GroupState("whole", members[0].target, actions, filled)
         if policy is not ImbalancePolicy.ROLLBACK and not is_balanced(members, filled):
             for attempt in range(1, self.config.hedge_attempts + 1):
-                goal = max(filled.values()) if len(members) > 1 else members[0].target
+                closes = len(members) == 1 or all(m.closing for m in members)
                 for leg in members:
+                    # lagging legs come up to the leader; closes (and a lone leg) to target
+                    goal = leg.target if closes else max(filled.values())
                     missing = goal - filled[leg.index]
                     if missing > 0:
                         actions.append(
@@ -130,6 +149,7 @@ class Reconciler:
                             ExecutionMode.AGGRESSIVE_LIMIT,
                             limit_s,
                             reduce=leg.spec.reduce_only,
+                            position=_position_now(leg, filled),
                         )
                 filled = await self._filled(members)
                 if is_balanced(members, filled):
@@ -153,8 +173,9 @@ class Reconciler:
                 actions,
                 filled,
             )
-        if policy is ImbalancePolicy.HEDGE:
-            return self._residual(execution_id, name, members, filled, actions)
+        if policy is ImbalancePolicy.HEDGE or any(m.closing for m in members):
+            # closes cannot be rolled back (re-opening is not reduce-only): escalate
+            return self._residual(execution_id, name, members, filled, actions, rolled_back=False)
         rollback_actions: list[str] = []
         for attempt in range(1, self.config.rollback_attempts + 1):
             floor = _ZERO if rollback_on_partial or len(members) == 1 else min(filled.values())
@@ -173,13 +194,16 @@ class Reconciler:
                         ExecutionMode.MARKET_ONLY,
                         limit_s,
                         reduce=True,
+                        position=_position_now(leg, filled),
                     )
             filled = await self._filled(members)
             if is_balanced(members, filled):
                 break
         actions.extend(rollback_actions)
-        if not is_balanced(members, filled):
-            return self._residual(execution_id, name, members, filled, actions)
+        if not is_balanced(members, filled) or await self._leftovers(members, actions):
+            return self._residual(
+                execution_id, name, members, filled, actions, rolled_back=bool(rollback_actions)
+            )
         # priced once the entries' reports are in (AtomicMultiOrderExecutor._result)
         self._record(IncidentKind.ROLLBACK, execution_id, members, filled, actions, resolved=True)
         state = "flat" if is_flat(filled) else "balanced"
@@ -195,8 +219,13 @@ class Reconciler:
         timeout_s: float,
         *,
         reduce: bool,
+        position: Decimal | None,
     ) -> None:
-        """One hedge or rollback order for ``leg``; its result joins the leg's record."""
+        """One hedge or rollback order for ``leg``; its result joins the leg's record.
+
+        ``position`` is the venue's position as just read (or None): the order's runner
+        corroborates its fills against it, so a fill reported late is still counted.
+        """
         rounded = leg.market.round_quantity(quantity)
         if rounded <= 0:
             return
@@ -213,13 +242,13 @@ class Reconciler:
                 execution_id=execution_id,
                 leg=leg.index,
                 book=fresh,
-                position=(None,) if fresh is not None else None,
+                position=(position,) if fresh is not None else None,
             )
-            result = (
-                prepared
-                if isinstance(prepared, ExecutionResult)
-                else await self.executor.run(prepared)
-            )
+            if isinstance(prepared, ExecutionResult):
+                result = prepared
+            else:
+                leg.adjustment_runs.append(prepared.run)
+                result = await self.executor.run(prepared)
         except InvalidOrderError as exc:  # e.g. below the venue minimum: nothing was sent
             log_event(
                 logger,
@@ -254,9 +283,20 @@ class Reconciler:
         members: list[PlannedLeg],
         filled: dict[int, Decimal],
         actions: list[str],
+        *,
+        rolled_back: bool,
     ) -> GroupState:
         self._record(IncidentKind.RESIDUAL, execution_id, members, filled, actions, resolved=False)
-        return GroupState("residual", _ZERO, actions, filled, rolled_back=bool(actions))
+        return GroupState("residual", _ZERO, actions, filled, rolled_back=rolled_back)
+
+    async def _leftovers(self, members: list[PlannedLeg], actions: list[str]) -> bool:
+        """Try once more to cancel (or resolve) what is still open; True if anything is."""
+        for leg in members:
+            for run in leg.runs:
+                if run.open_orders:
+                    actions.append(f"retry cancel {[o.client_order_id for o in run.open_orders]}")
+                    await run.close_out()
+        return any(leg.orders_left() for leg in members)
 
     def _record(
         self,
@@ -288,19 +328,27 @@ class Reconciler:
 
 
 def rollback_cost(legs: list[PlannedLeg]) -> Decimal:
-    """Loss on the quantity undone (entry vs exit), plus the fees of both."""
+    """What undoing cost: each closing fill against the average price of everything the leg
+    opened (entry and hedges), plus the closing fees and the opening fees of what was undone."""
     total = _ZERO
     for leg in legs:
-        entry = leg.entry
-        for adj in leg.adjustments:
-            if adj.side is leg.side or entry is None or not adj.filled_quantity:
-                continue  # a hedge adds to the position; it is not undone
-            if entry.fill_price is None or adj.fill_price is None:
+        opened = [
+            r
+            for r in [leg.entry, *leg.adjustments]
+            if r is not None and r.side is leg.side and r.filled_quantity and r.fill_price
+        ]
+        opened_qty = sum((r.filled_quantity for r in opened), _ZERO)
+        if not opened_qty:
+            continue
+        average = (
+            sum((r.fill_price * r.filled_quantity for r in opened if r.fill_price), _ZERO)
+            / opened_qty
+        )
+        opened_fees = sum((r.fees for r in opened), _ZERO)
+        for close in leg.adjustments:
+            if close.side is leg.side or not close.filled_quantity or close.fill_price is None:
                 continue
-            undone = adj.filled_quantity
-            loss = (entry.fill_price - adj.fill_price) * undone * leg.side.sign
-            entry_fees = (
-                entry.fees * undone / entry.filled_quantity if entry.filled_quantity else (_ZERO)
-            )
-            total += loss + adj.fees + entry_fees
+            undone = min(close.filled_quantity, opened_qty)
+            total += (average - close.fill_price) * undone * leg.side.sign + close.fees
+            total += opened_fees * undone / opened_qty
     return total
