@@ -80,6 +80,7 @@ class LegRunner:
         self.orders: list[TrackedOrder] = []
         self.problems: list[str] = []
         self.hurry_at = math.inf  # loop time after which passive waits end early (see hurry)
+        self.blind = False  # a fill may be unreported and the position could not be read
         self.first_send_ns: int | None = None  # perf_counter_ns of the first send (skew)
         self.first_answer_ns: int | None = None  # perf_counter_ns of the first answer
 
@@ -108,8 +109,9 @@ class LegRunner:
 
     @property
     def can_send(self) -> bool:
-        """Nothing of unknown fate and nothing still open: a new order cannot over-fill."""
-        return not any(o.state.is_open for o in self.orders)
+        """Nothing of unknown fate, nothing still open, no unread witness: a new order cannot
+        over-fill."""
+        return not self.blind and not any(o.state.is_open for o in self.orders)
 
     # -- sending ----------------------------------------------------------------------------
 
@@ -323,10 +325,19 @@ class LegRunner:
         """Count fills the orders' reports missed but the position already shows."""
         if self.start_position is None:
             return
-        try:
-            position = await self.gateway.position(self.symbol)
-        except FundarbError as exc:  # no witness this time
-            self._log(logging.WARNING, "exec.position.read_failed", None, error=exc)
+        position = None
+        for attempt in range(1, self.config.resolve_attempts + 1):
+            try:
+                position = await self.gateway.position(self.symbol)
+                break
+            except FundarbError as exc:  # try again: this read decides what is unfilled
+                self._log(logging.WARNING, "exec.position.read_failed", None, error=exc)
+                await asyncio.sleep(self.config.resolve_backoff_s * attempt)
+        else:
+            # without the witness a late fill may be unseen: send nothing more for this leg
+            self.blind = True
+            self.problems.append("the position could not be read after a cancel: stopped")
+            self._log(logging.ERROR, "exec.position.unreadable", None)
             return
         if position is None:
             return

@@ -50,7 +50,7 @@ __all__ = [
 _ZERO = Decimal(0)
 _QUOTES = ("USDT", "USDC", "BUSD", "USD")
 _FRESH_BOOK_S = 1.0  # a planning book younger than this still bounds a closing order
-_EXACT = frozenset({OrderState.FILLED, OrderState.REJECTED})
+_EXACT = frozenset({OrderState.FILLED, OrderState.REJECTED, OrderState.EXPIRED})
 
 
 @dataclass(frozen=True)
@@ -114,10 +114,11 @@ class PlannedLeg:
         return self.prepared.run.start_position if self.prepared is not None else None
 
     def settled(self) -> bool:
-        """Every order of this leg ended FILLED or REJECTED: its own figures are exact."""
-        if self.prepared is None or self.adjustments:
+        """Every order of this leg ended FILLED, REJECTED or EXPIRED (nothing cancelled or
+        unknown, so no fill can be unreported): its own figures are exact."""
+        if self.prepared is None:
             return False
-        return all(o.state in _EXACT for o in self.prepared.run.orders)
+        return all(o.state in _EXACT for run in self.runs for o in run.orders)
 
     def fresh_book(self, max_age_s: float = _FRESH_BOOK_S) -> OrderBook | None:
         """The planning book, if it was read less than ``max_age_s`` ago (loop clock)."""
@@ -442,14 +443,23 @@ def is_flat(filled: dict[int, Decimal]) -> bool:
     return all(v == 0 for v in filled.values())
 
 
-async def net_change(leg: PlannedLeg) -> Decimal:
-    """The leg's net position change, from the venue when it reports positions."""
+async def net_change(leg: PlannedLeg, attempts: int = 5, backoff_s: float = 0.25) -> Decimal:
+    """The leg's net position change, read from the venue when it reports positions.
+
+    Retried; if the venue still cannot be read the error is raised: the caller must not act
+    on our own figures, which may miss a fill reported late. A venue without positions is
+    judged on our figures (the documented fallback).
+    """
     start = leg.start_position
-    if start is not None:
+    if start is None:
+        return leg.ledger_net()
+    for attempt in range(1, attempts + 1):
         try:
             position = await leg.gateway.position(leg.spec.symbol)
         except FundarbError:
-            position = None
-        if position is not None:
-            return position - start
-    return leg.ledger_net()
+            if attempt == attempts:
+                raise
+            await asyncio.sleep(backoff_s * 2 ** (attempt - 1))  # 0.25, 0.5, 1, 2 s
+            continue
+        return position - start if position is not None else leg.ledger_net()
+    raise AssertionError("unreachable")  # pragma: no cover

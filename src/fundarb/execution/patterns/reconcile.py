@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
-from fundarb.errors import InvalidOrderError
+from fundarb.errors import FundarbError, InvalidOrderError
 from fundarb.execution.concurrency import run_all
 from fundarb.execution.core.order_executor import ExecutionMode, ExecutionResult, OrderExecutor
 from fundarb.execution.patterns.incidents import IncidentKind, IncidentLeg, IncidentLog
@@ -35,6 +35,18 @@ __all__ = ["GroupState", "ImbalancePolicy", "Reconciler", "rollback_cost"]
 logger = logging.getLogger("fundarb.execution")
 
 _ZERO = Decimal(0)
+
+
+async def _read_net(leg: PlannedLeg, lenient: bool) -> Decimal:
+    """The leg's net change from the venue; our own figures if the venue cannot be read but
+    they are exact (every order filled, refused or expired: nothing can be unreported), or
+    when ``lenient``."""
+    try:
+        return await net_change(leg)
+    except FundarbError:
+        if lenient or leg.settled():
+            return leg.ledger_net()
+        raise
 
 
 def _position_now(leg: PlannedLeg, filled: dict[int, Decimal]) -> Decimal | None:
@@ -93,9 +105,15 @@ class Reconciler:
         rollback_on_partial: bool,
         limit_s: float,
     ) -> GroupState:
-        state = await self._settle_positions(
-            execution_id, name, members, policy, rollback_on_partial, limit_s
-        )
+        try:
+            state = await self._settle_positions(
+                execution_id, name, members, policy, rollback_on_partial, limit_s
+            )
+        except FundarbError as exc:  # a venue cannot tell us where we stand
+            # remove what exposure we can (never on a leg with an order still out), escalate
+            return await self._unwind_around_stuck_orders(
+                execution_id, name, members, limit_s, [f"positions unreadable: {exc}"]
+            )
         left = [order for m in members for order in m.orders_left()]
         if left and state.kind != "residual":
             # positions look fine, but an order we could not cancel may still trade
@@ -121,9 +139,8 @@ class Reconciler:
     ) -> GroupState:
         actions: list[str] = []
         if await self._leftovers(members, actions):
-            # an order we cannot cancel may still trade: sending more could over-fill
-            return self._residual(
-                execution_id, name, members, await self._filled(members), actions, rolled_back=False
+            return await self._unwind_around_stuck_orders(
+                execution_id, name, members, limit_s, actions
             )
         filled = await self._filled(members, trust_ledgers=True)  # act at once if we can
         if is_balanced(members, filled):
@@ -262,7 +279,7 @@ class Reconciler:
         leg.adjustments.append(result)
 
     async def _filled(
-        self, members: list[PlannedLeg], *, trust_ledgers: bool = False
+        self, members: list[PlannedLeg], *, trust_ledgers: bool = False, lenient: bool = False
     ) -> dict[int, Decimal]:
         """Each leg's filled quantity in its own direction, from the venues' positions (read
         concurrently).
@@ -270,10 +287,11 @@ class Reconciler:
         ``trust_ledgers``: when every order of every leg ended FILLED or REJECTED (nothing
         cancelled, expired or unknown, so no fill can be unreported), our own books are
         exact and no round trip is spent before acting; the result is verified afterwards.
+        ``lenient``: a venue that cannot be read is judged on our figures instead of raising.
         """
         if trust_ledgers and all(leg.settled() for leg in members):
             return {leg.index: leg.ledger_net() * leg.side.sign for leg in members}
-        nets = await run_all([net_change(leg) for leg in members])
+        nets = await run_all([_read_net(leg, lenient) for leg in members])
         return {leg.index: net * leg.side.sign for leg, net in zip(members, nets, strict=True)}
 
     def _residual(
@@ -288,6 +306,41 @@ class Reconciler:
     ) -> GroupState:
         self._record(IncidentKind.RESIDUAL, execution_id, members, filled, actions, resolved=False)
         return GroupState("residual", _ZERO, actions, filled, rolled_back=rolled_back)
+
+    async def _unwind_around_stuck_orders(
+        self,
+        execution_id: str,
+        name: str,
+        members: list[PlannedLeg],
+        limit_s: float,
+        actions: list[str],
+    ) -> GroupState:
+        """An order we could not cancel may still trade. Nothing more goes to its leg (it could
+        over-fill); the other legs are closed, removing the exposure that is certain now; the
+        group is escalated either way."""
+        stuck = {m.index for m in members if m.orders_left()}
+        # read what can be read; a venue that cannot answer is judged on our figures (the
+        # closes below are reduce-only: they can never add exposure)
+        filled = await self._filled(members, lenient=True)
+        closed = False
+        for leg in members:
+            if leg.index in stuck or filled[leg.index] <= 0:
+                continue
+            actions.append(f"close {leg.gateway.name} {leg.spec.symbol} {filled[leg.index]}")
+            await self._adjust(
+                leg,
+                leg.side.opposite,
+                filled[leg.index],
+                f"{execution_id}s",
+                ExecutionMode.MARKET_ONLY,
+                limit_s,
+                reduce=True,
+                position=_position_now(leg, filled),
+            )
+            closed = True
+        if closed:
+            filled = await self._filled(members, lenient=True)
+        return self._residual(execution_id, name, members, filled, actions, rolled_back=closed)
 
     async def _leftovers(self, members: list[PlannedLeg], actions: list[str]) -> bool:
         """Try once more to cancel (or resolve) what is still open; True if anything is."""
