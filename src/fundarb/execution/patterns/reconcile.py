@@ -117,12 +117,11 @@ class Reconciler:
         left = [order for m in members for order in m.orders_left()]
         if left and state.kind != "residual":
             # positions look fine, but an order we could not cancel may still trade
-            filled = await self._filled(members)
             state = self._residual(
                 execution_id,
                 name,
                 members,
-                filled,
+                state.filled,
                 [*state.actions, f"orders left open: {left}"],
                 rolled_back=state.rolled_back,
             )
