@@ -339,6 +339,23 @@ async def test_caller_cancelled_mid_execution_leaves_nothing_naked() -> None:
     assert await _position(a) + await _position(b) == 0  # balanced
 
 
+async def test_caller_cancelled_mid_hedge_waits_for_the_hedge_to_finish() -> None:
+    a, b = _pair()
+    b.faults.add(Fault.reject(count=1))  # b refuses its entry: the hedge of b starts
+    task = asyncio.create_task(AtomicMultiOrderExecutor().execute_atomically(_specs(a, b)))
+    while not b.core.open_orders:  # noqa: ASYNC110 - the venue offers no event to wait on
+        await asyncio.sleep(0)  # the hedge's first order now rests on b
+
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    # the shielded reconciliation ran to its end before the cancellation went through
+    assert not a.core.open_orders
+    assert not b.core.open_orders
+    assert await _position(a) == -(await _position(b))
+
+
 async def test_three_legs_a_pair_and_a_lone_leg() -> None:
     a, b = _pair()
     c = static_venue(venue="c")
