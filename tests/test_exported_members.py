@@ -20,6 +20,7 @@ EXPORTED = {
         "RequestTimeoutError",
         "RetryableError",
         "StaleMarketDataError",
+        "StorageError",
         "UnknownSymbolError",
         "VenueError",
         "VenueUnavailableError",

@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from rich.console import Console
 
 from fundarb import __version__
-from fundarb.errors import ConfigError
+from fundarb.errors import ConfigError, StorageError
 from fundarb.logs import setup_logging
 
 __all__ = ["main"]
@@ -24,6 +24,12 @@ _DESCRIPTION = """\
 fundarb runs delta-neutral funding-rate arbitrage on perpetual futures, on an execution
 layer that never leaves a leg unhedged. Every command runs on simulated venues unless a
 config says otherwise: nothing here touches a real exchange.
+"""
+
+_DB_HELP = """\
+Migrate fundarb's database. SQLite by default (a file under $FUNDARB_HOME, default
+~/.local/share/fundarb/fundarb.db), PostgreSQL via --url or FUNDARB_DATABASE_URL
+(postgresql://user@host/db). Passwords are never printed.
 """
 
 _DEMO_HELP = """\
@@ -99,6 +105,22 @@ def build_parser() -> argparse.ArgumentParser:
         default=Decimal("0.05"),
         help="BTC per order (default: %(default)s)",
     )
+    db = commands.add_parser(
+        "db",
+        help="the database: migrate it, see its revision",
+        description=_DB_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    db.add_argument(
+        "--url",
+        help="database URL (default: $FUNDARB_DATABASE_URL, else the "
+        "SQLite file under $FUNDARB_HOME)",
+    )
+    db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    db_commands.add_parser("upgrade", help="apply every migration (safe to repeat)")
+    down = db_commands.add_parser("downgrade", help="undo migrations down to REVISION")
+    down.add_argument("revision", help="a revision id, or 'base' for an empty database")
+    db_commands.add_parser("current", help="print the revision the database is at")
     return parser
 
 
@@ -110,7 +132,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if args.command == "db":
+        return _db(args)
     return _demo(args)
+
+
+def _db(args: argparse.Namespace) -> int:
+    from fundarb.storage import Store
+
+    async def run() -> str:
+        async with Store.open(args.url) as store:
+            if args.db_command == "upgrade":
+                await store.upgrade()
+            elif args.db_command == "downgrade":
+                await store.downgrade(args.revision)
+            return f"{store.name}: at revision {await store.current_revision() or 'none'}"
+
+    try:
+        print(asyncio.run(run()))
+    except (ConfigError, StorageError) as exc:
+        print(f"fundarb db: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@
     ├── ConfigError                 a configuration value is invalid (also a ValueError)
     ├── InvalidOrderError           bad input, caught before anything is sent (also a ValueError)
     │   └── UnknownSymbolError      the venue does not list the symbol
+    ├── StorageError                the database cannot be opened, reached or written
     ├── MarketDataError             a book or price we cannot trust (malformed, crossed, ...)
     │   ├── StaleMarketDataError    older than allowed
     │   └── EmptyBookError          the venue shows no level on either side
@@ -40,6 +41,7 @@ __all__ = [
     "RequestTimeoutError",
     "RetryableError",
     "StaleMarketDataError",
+    "StorageError",
     "UnknownSymbolError",
     "VenueError",
     "VenueUnavailableError",
@@ -82,6 +84,11 @@ class InvalidOrderError(FundarbError, ValueError):
 
 class UnknownSymbolError(InvalidOrderError):
     """The venue does not list this symbol."""
+
+
+class StorageError(FundarbError):
+    """The database cannot be opened, reached, migrated or written. The message names the
+    database with its password hidden."""
 
 
 class MarketDataError(FundarbError):

@@ -1,0 +1,146 @@
+"""``Store``: the database, opened, checked and migrated; one async context manager.
+
+::
+
+    async with Store.open() as store:          # FUNDARB_DATABASE_URL, or the SQLite default
+        await store.upgrade()                  # Alembic migrations to the newest revision
+
+Opening checks what a trader would otherwise discover mid-trade: the URL is valid, the
+database answers, a SQLite file's folder exists and is writable. Every failure is a
+:class:`~fundarb.errors.StorageError` (or :class:`~fundarb.errors.ConfigError` for a bad
+URL) whose message names the database with its password hidden. SQLite runs in WAL mode
+with foreign keys on.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from fundarb.errors import StorageError
+from fundarb.storage.url import resolve_database_url, safe_url
+
+__all__ = ["Store"]
+
+
+class Store:
+    """An open database. Create with :meth:`open`; use as an async context manager."""
+
+    def __init__(self, engine: AsyncEngine, url: URL) -> None:
+        self.engine = engine
+        self.url = url
+
+    @property
+    def name(self) -> str:
+        """The database, password hidden (for messages and logs)."""
+        return safe_url(self.url)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, url: str | None = None) -> AsyncIterator[Store]:
+        """Open and check the database at ``url`` (see :mod:`fundarb.storage.url`)."""
+        resolved = resolve_database_url(url)
+        if resolved.drivername.startswith("sqlite"):
+            _check_sqlite_path(resolved)
+        engine = create_async_engine(resolved, pool_pre_ping=True)
+        if engine.dialect.name == "sqlite":
+            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        store = cls(engine, resolved)
+        try:
+            await store.ping()
+            yield store
+        finally:
+            await engine.dispose()
+
+    async def ping(self) -> None:
+        """Raise :class:`StorageError` unless the database answers."""
+        try:
+            async with self.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except (SQLAlchemyError, OSError) as exc:
+            raise StorageError(f"cannot reach the database {self.name}: {_reason(exc)}") from exc
+
+    # -- migrations -------------------------------------------------------------------------
+
+    async def upgrade(self, revision: str = "head") -> None:
+        """Apply migrations up to ``revision``."""
+        await self._migrate(command.upgrade, revision)
+
+    async def downgrade(self, revision: str) -> None:
+        """Undo migrations down to ``revision`` (``"base"``: an empty database)."""
+        await self._migrate(command.downgrade, revision)
+
+    async def current_revision(self) -> str | None:
+        """The revision the database is at (None: never migrated)."""
+        try:
+            async with self.engine.connect() as connection:
+                return await connection.run_sync(
+                    lambda sync: MigrationContext.configure(sync).get_current_revision()
+                )
+        except SQLAlchemyError as exc:
+            raise StorageError(f"cannot read the schema of {self.name}: {_reason(exc)}") from exc
+
+    async def _migrate(self, step: Any, revision: str) -> None:
+        def run(connection: Connection) -> None:
+            config = _alembic_config()
+            config.attributes["connection"] = connection
+            step(config, revision)
+
+        try:
+            async with self.engine.begin() as connection:
+                await connection.run_sync(run)
+        except SQLAlchemyError as exc:
+            raise StorageError(f"migrating {self.name} failed: {_reason(exc)}") from exc
+
+
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option(
+        "script_location", str(resources.files("fundarb.storage") / "migrations")
+    )
+    return config
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")  # durable at each WAL checkpoint, fast
+    cursor.close()
+
+
+def _check_sqlite_path(url: URL) -> None:
+    database = url.database or ""
+    if database == ":memory:":
+        return
+    path = Path(database).expanduser()
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"cannot create the database folder {folder}: {exc.strerror}") from exc
+    target = path if path.exists() else folder
+    if not os.access(target, os.W_OK):
+        raise StorageError(f"the database {path} is not writable (read-only path)")
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of the underlying error, without SQL or parameters."""
+    original = getattr(exc, "orig", None) or exc.__cause__ or exc
+    return str(original).splitlines()[0] if str(original) else type(original).__name__

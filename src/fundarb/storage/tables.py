@@ -1,0 +1,142 @@
+"""The schema. Changes go through a new migration in ``migrations/versions``, never here alone.
+
+- ``executions`` / ``execution_legs``: what each execution did (the tracker's records).
+- ``orders``: every order we sent, by client order id (unique per venue).
+- ``fills``: every fill, unique per (venue, trade id): a fill reported twice lands once.
+- ``incidents``: hedges, rollbacks and residual exposure.
+- ``journal``: the write-ahead log of intents, acknowledgements, fills, cancels, outcomes.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from fundarb.storage.types import ExactDecimal, UTCDateTime
+
+__all__ = ["execution_legs", "executions", "fills", "incidents", "journal", "metadata", "orders"]
+
+metadata = MetaData()
+
+executions = Table(
+    "executions",
+    metadata,
+    Column("execution_id", String(64), primary_key=True),
+    Column("time", UTCDateTime(), nullable=False, index=True),
+    Column("strategy_name", String(64), nullable=False, index=True),
+    Column("symbol", String(64), nullable=False),
+    Column("venue", String(64), nullable=False),
+    Column("mode", String(32), nullable=False),
+    Column("filled", Boolean, nullable=False),
+    Column("outcome", String(32), nullable=False),
+    Column("slippage_pct", ExactDecimal()),
+    Column("rollback_cost_usd", ExactDecimal()),
+    Column("leg_skew_ms", ExactDecimal()),
+    Column("record", Text, nullable=False),  # the full record as exact JSON (Decimals as text)
+)
+
+execution_legs = Table(
+    "execution_legs",
+    metadata,
+    Column(
+        "execution_id",
+        String(64),
+        ForeignKey("executions.execution_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("leg", Integer, primary_key=True),
+    Column("venue", String(64), nullable=False),
+    Column("symbol", String(64), nullable=False),
+    Column("side", String(4), nullable=False),
+    Column("mode", String(32), nullable=False),
+    Column("quantity_asked", ExactDecimal(), nullable=False),
+    Column("quantity_filled", ExactDecimal(), nullable=False),
+    Column("fill_vwap", ExactDecimal()),
+    Column("fees", ExactDecimal(), nullable=False),
+    Column("slippage_bps", ExactDecimal()),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("venue", String(64), primary_key=True),
+    Column("client_order_id", String(64), primary_key=True),
+    Column("execution_id", String(64), nullable=False, index=True),
+    Column("leg", Integer, nullable=False),
+    Column("order_id", String(128)),
+    Column("symbol", String(64), nullable=False),
+    Column("side", String(4), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("quantity", ExactDecimal(), nullable=False),
+    Column("price", ExactDecimal()),
+    Column("reduce_only", Boolean, nullable=False),
+    Column("state", String(24), nullable=False),
+    Column("filled", ExactDecimal(), nullable=False),
+    Column("created", UTCDateTime(), nullable=False),
+    Column("updated", UTCDateTime(), nullable=False),
+)
+
+fills = Table(
+    "fills",
+    metadata,
+    Column("venue", String(64), primary_key=True),
+    Column("trade_id", String(128), primary_key=True),
+    Column("execution_id", String(64), index=True),
+    Column("symbol", String(64), nullable=False),
+    Column("order_id", String(128), nullable=False),
+    Column("client_order_id", String(64), nullable=False),
+    Column("side", String(4), nullable=False),
+    Column("price", ExactDecimal(), nullable=False),
+    Column("quantity", ExactDecimal(), nullable=False),
+    Column("fee", ExactDecimal(), nullable=False),
+    Column("liquidity", String(8), nullable=False),
+    Column("time", UTCDateTime(), nullable=False),
+)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("incident_id", String(96), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("execution_id", String(64), nullable=False, index=True),
+    Column("time", UTCDateTime(), nullable=False),
+    Column("cost_usd", ExactDecimal(), nullable=False),
+    Column("resolved", Boolean, nullable=False),
+    Column("resolution", Text, nullable=False),
+    Column("legs", Text, nullable=False),  # JSON: venue, symbol, quantity, price
+    Column("actions", Text, nullable=False),  # JSON list
+)
+
+journal = Table(
+    "journal",
+    metadata,
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("time", UTCDateTime(), nullable=False),
+    Column("execution_id", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),  # intent | ack | fill | cancel | outcome | ...
+    Column("leg", Integer),
+    Column("venue", String(64)),
+    Column("symbol", String(64)),
+    Column("client_order_id", String(64)),
+    Column("order_id", String(128)),
+    Column("side", String(4)),
+    Column("quantity", ExactDecimal()),
+    Column("price", ExactDecimal()),
+    Column("reduce_only", Boolean),
+    Column("detail", Text, nullable=False, default=""),
+    Index("ix_journal_execution", "execution_id", "seq"),
+    UniqueConstraint("execution_id", "seq", name="uq_journal_execution_seq"),
+)
