@@ -21,20 +21,28 @@ import math
 import time
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Protocol
 
-from fundarb.errors import ErrorClass, FundarbError, RateLimitedError, classify_error
+from fundarb.errors import ErrorClass, FundarbError, RateLimitedError, StorageError, classify_error
 from fundarb.execution.core.gateway import OrderView, PlaceAnswer, VenueGateway
 from fundarb.execution.core.order_state import OrderKind, OrderState, TrackedOrder
 from fundarb.logs import log_event
+from fundarb.storage.journal import EntryKind, JournalEntry
 from fundarb.venues.markets import MarketSpec
 from fundarb.venues.orders import RejectReason, Side
 
-__all__ = ["LegConfig", "LegRunner"]
+__all__ = ["JournalSink", "LegConfig", "LegRunner"]
 
 logger = logging.getLogger("fundarb.execution")
 
 _ZERO = Decimal(0)
 _CLOCK_TICK_S = 1e-6  # below this, a sleep returns without the clock moving
+
+
+class JournalSink(Protocol):
+    """Where a leg writes ahead (a :class:`fundarb.storage.journal.Journal`)."""
+
+    async def append(self, entry: JournalEntry) -> None: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,8 +74,10 @@ class LegRunner:
         reduce_only: bool,
         config: LegConfig,
         start_position: Decimal | None,
+        journal: JournalSink | None = None,
     ) -> None:
         self.gateway = gateway
+        self.journal = journal
         self.execution_id = execution_id
         self.leg = leg
         self.symbol = symbol
@@ -139,6 +149,19 @@ class LegRunner:
         self._log(
             logging.INFO, "exec.order.send", order, kind=kind.value, quantity=quantity, price=price
         )
+        try:  # the intent is on disk before the order leaves (design notes §5)
+            await self._note(
+                EntryKind.INTENT,
+                order,
+                quantity=quantity,
+                price=price,
+                reduce_only=self.reduce_only,
+                detail=kind.value,
+            )
+        except StorageError as exc:
+            order.move(OrderState.REJECTED, f"not sent: the journal could not be written ({exc})")
+            self._log(logging.ERROR, "exec.order.not_journaled", order, error=exc)
+            return order
         for try_number in range(1, self.config.send_attempts + 1):
             try:
                 answer = await self._place(order)
@@ -157,6 +180,12 @@ class LegRunner:
                     self._log(logging.WARNING, "exec.order.rejected", order, error=exc)
                 return order
             self._take_answer(order, answer)
+            await self._note(
+                EntryKind.ACK,
+                order,
+                quantity=order.filled,
+                detail=f"{order.state.value}: {answer.message}".strip(": "),
+            )
             if len(self.orders) == 1:
                 # let sibling legs send their first orders before this one reads results:
                 # legs of a hedge go out together (the skew is one send, not one leg)
@@ -241,7 +270,10 @@ class LegRunner:
             self._log(logging.WARNING, "exec.order.read_failed", order, error=exc)
             return
         if view is not None:
+            before = order.filled
             order.apply(view)
+            if order.filled != before:
+                await self._note(EntryKind.FILL, order, quantity=order.filled)
 
     async def wait(self, order: TrackedOrder, until: float) -> None:
         """Poll ``order`` until it is final, the loop clock reaches ``until``, or the leg is
@@ -290,6 +322,7 @@ class LegRunner:
                     break  # refused: try again
                 await asyncio.sleep(self.config.poll_interval_s)
                 await self.refresh(order)
+        await self._note(EntryKind.CANCEL, order, quantity=order.filled, detail=order.state.value)
         if order.state.is_open:
             self.problems.append(f"order {order.client_order_id} could not be cancelled")
             self._log(logging.ERROR, "exec.cancel.gave_up", order)
@@ -311,6 +344,9 @@ class LegRunner:
                 order.apply(view)
                 if order.state in (OrderState.UNKNOWN, OrderState.NEW):  # it exists
                     order.move(OrderState.ACKNOWLEDGED)
+            await self._note(
+                EntryKind.RESOLVED, order, quantity=order.filled, detail=order.state.value
+            )
             self._log(
                 logging.INFO, "exec.resolve", order, state=order.state.value, filled=order.filled
             )
@@ -353,6 +389,7 @@ class LegRunner:
                 order.ledger.observe(order.filled + take)
                 missing -= take
                 self._log(logging.WARNING, "exec.fill.late", order, added=take)
+                await self._note(EntryKind.FILL, order, quantity=order.filled, detail="late")
                 if order.state is OrderState.UNKNOWN and order.filled >= order.quantity:
                     order.move(OrderState.FILLED, "filled (seen in the position)")
             if missing <= 0:
@@ -367,6 +404,36 @@ class LegRunner:
             if order.state.is_open and order.state not in (OrderState.UNKNOWN, OrderState.NEW):
                 await self.cancel(order)
         await self.corroborate()
+
+    async def _note(
+        self,
+        kind: EntryKind,
+        order: TrackedOrder,
+        *,
+        quantity: Decimal | None = None,
+        price: Decimal | None = None,
+        reduce_only: bool | None = None,
+        detail: str = "",
+    ) -> None:
+        """Append to the journal, when there is one."""
+        if self.journal is None:
+            return
+        await self.journal.append(
+            JournalEntry(
+                execution_id=self.execution_id,
+                kind=kind,
+                leg=self.leg,
+                venue=self.gateway.name,
+                symbol=self.symbol,
+                client_order_id=order.client_order_id,
+                order_id=order.order_id,
+                side=self.side.value,
+                quantity=quantity,
+                price=price,
+                reduce_only=reduce_only,
+                detail=detail,
+            )
+        )
 
     def _log(self, level: int, event: str, order: TrackedOrder | None, **fields: object) -> None:
         log_event(

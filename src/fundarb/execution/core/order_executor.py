@@ -31,16 +31,17 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from fundarb.errors import FundarbError, InvalidOrderError
+from fundarb.errors import FundarbError, InvalidOrderError, StorageError
 from fundarb.execution.concurrency import finish_shielded
 from fundarb.execution.core.book import OrderBook
 from fundarb.execution.core.costs import leg_costs
 from fundarb.execution.core.gateway import VenueGateway, gateway_for
-from fundarb.execution.core.leg import LegRunner
+from fundarb.execution.core.leg import JournalSink, LegRunner
 from fundarb.execution.core.modes import ExecutionMode, ExecutorConfig, Modes, Outcome, Urgency
 from fundarb.execution.core.position_sizer import PositionSizer
 from fundarb.logs import log_event
 from fundarb.numbers import to_positive_decimal
+from fundarb.storage.journal import EntryKind, JournalEntry
 from fundarb.venues.markets import MarketSpec
 from fundarb.venues.orders import Side, parse_side
 
@@ -99,9 +100,14 @@ class ExecutionResult:
 class OrderExecutor:
     """Executes single orders on any exchange client (design notes §2)."""
 
-    def __init__(self, config: ExecutorConfig | None = None) -> None:
+    def __init__(
+        self, config: ExecutorConfig | None = None, *, journal: JournalSink | None = None
+    ) -> None:
+        """``journal``: where every order's intent is written before it is sent, and its
+        acknowledgement, fills, cancel and the outcome after (design notes §5)."""
         self.config = config if config is not None else ExecutorConfig()
         self.modes = Modes(self.config)
+        self.journal = journal
 
     async def execute_order(
         self,
@@ -205,6 +211,7 @@ class OrderExecutor:
             reduce_only=reduce_only,
             config=self.config.leg,
             start_position=start_position,
+            journal=self.journal,
         )
         chosen, reason = request.mode, "requested"
         if chosen is ExecutionMode.ADAPTIVE:
@@ -217,7 +224,29 @@ class OrderExecutor:
 
     async def run(self, leg: PreparedLeg) -> ExecutionResult:
         """Send and see through a prepared leg; nothing is left open, even when cancelled."""
-        return await self.report(leg, await self.trade(leg))
+        result = await self.report(leg, await self.trade(leg))
+        await self.note_outcome(
+            result.execution_id,
+            "filled" if result.filled else ("partial" if result.filled_quantity else "not_filled"),
+        )
+        return result
+
+    async def note_outcome(self, execution_id: str, outcome: str) -> None:
+        """Journal that an execution ended (recovery leaves it alone from then on)."""
+        if self.journal is None:
+            return
+        try:
+            await self.journal.append(
+                JournalEntry(execution_id=execution_id, kind=EntryKind.OUTCOME, detail=outcome)
+            )
+        except StorageError as exc:  # the trades are done: recovery will re-check them
+            log_event(
+                logger,
+                logging.CRITICAL,
+                "exec.outcome.not_journaled",
+                execution_id=execution_id,
+                error=exc,
+            )
 
     async def trade(self, leg: PreparedLeg) -> Outcome:
         """The trading half of :meth:`run`: every order sent and final (or escalated).

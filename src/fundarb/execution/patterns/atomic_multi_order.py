@@ -408,6 +408,7 @@ class AtomicMultiOrderExecutor:
             preflight_failures=(),
             incidents=incidents,
         )
+        await self.executor.note_outcome(execution_id, outcome.value)
         log_event(
             logger,
             logging.CRITICAL if residual else logging.INFO,

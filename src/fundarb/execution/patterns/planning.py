@@ -39,6 +39,7 @@ __all__ = [
     "AtomicConfig",
     "OrderSpec",
     "PlannedLeg",
+    "base_asset_of",
     "check_specs",
     "groups",
     "is_balanced",
@@ -352,10 +353,13 @@ def _desired_quantity(
 
 
 def _base_asset(market: MarketSpec) -> str:
-    """The base asset, from the spec or the symbol (``BTC-PERP``, ``BTC/USDT:USDT``)."""
-    if market.base_asset:
-        return market.base_asset.upper()
-    token = market.symbol.upper().split(":")[0]
+    """The base asset, from the spec when it says, else from the symbol."""
+    return market.base_asset.upper() if market.base_asset else base_asset_of(market.symbol)
+
+
+def base_asset_of(symbol: str) -> str:
+    """The base asset of a symbol: ``BTC-PERP``, ``BTCUSDT``, ``BTC/USDT:USDT`` → ``BTC``."""
+    token = symbol.upper().split(":")[0]
     for separator in ("/", "-", "_"):
         token = token.split(separator)[0]
     for quote in _QUOTES:

@@ -1,0 +1,166 @@
+"""The write-ahead journal: an order's intent is on disk before the order is sent.
+
+Each entry is one row of the ``journal`` table: the intent (execution id, leg, client order id,
+venue, symbol, side, quantity, reduce-only) is committed before the order leaves; the
+acknowledgement, fills, cancel and the execution's outcome are appended as they happen.
+Recovery reads it back to find executions a crash interrupted.
+
+If the database cannot be written, the entry is appended to a local spool file (one JSON
+line, fsync'd) and written to the database later by :meth:`Journal.flush_spool`: the intent
+is still on disk before the order is sent, and the trade is not blocked.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from fundarb.errors import StorageError
+from fundarb.logs import log_event
+from fundarb.storage.store import Store
+from fundarb.storage.tables import journal
+from fundarb.storage.url import data_dir
+
+__all__ = ["EntryKind", "Journal", "JournalEntry"]
+
+logger = logging.getLogger("fundarb.storage")
+
+
+class EntryKind(StrEnum):
+    INTENT = "intent"  # about to send this order (written before it goes)
+    ACK = "ack"  # the venue answered: accepted (order id) or refused
+    FILL = "fill"  # filled quantity so far (cumulative)
+    CANCEL = "cancel"  # cancel asked / confirmed
+    RESOLVED = "resolved"  # an order of unknown fate was found (or found missing)
+    OUTCOME = "outcome"  # the execution ended (its outcome in ``detail``)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JournalEntry:
+    """One journal line. Quantities are base units; ``detail`` is free text or JSON."""
+
+    execution_id: str
+    kind: EntryKind
+    time: datetime = field(default_factory=lambda: datetime.now(tz=UTC))
+    leg: int | None = None
+    venue: str | None = None
+    symbol: str | None = None
+    client_order_id: str | None = None
+    order_id: str | None = None
+    side: str | None = None
+    quantity: Decimal | None = None
+    price: Decimal | None = None
+    reduce_only: bool | None = None
+    detail: str = ""
+    seq: int | None = None  # set when read back
+
+    def to_json(self) -> str:
+        values = asdict(self)
+        values["kind"] = self.kind.value
+        values["time"] = self.time.isoformat()
+        for name in ("quantity", "price"):
+            if values[name] is not None:
+                values[name] = str(values[name])
+        return json.dumps(values, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, line: str) -> JournalEntry:
+        values: dict[str, Any] = json.loads(line)
+        values["kind"] = EntryKind(values["kind"])
+        values["time"] = datetime.fromisoformat(values["time"])
+        for name in ("quantity", "price"):
+            if values.get(name) is not None:
+                values[name] = Decimal(values[name])
+        return cls(**values)
+
+
+class Journal:
+    """Append-only journal over a :class:`Store`, with a local spool when it is down."""
+
+    def __init__(self, store: Store, *, spool_path: Path | None = None) -> None:
+        self.store = store
+        self.spool_path = spool_path or Path(
+            os.environ.get("FUNDARB_JOURNAL_SPOOL") or data_dir() / "journal-spool.jsonl"
+        )
+
+    async def append(self, entry: JournalEntry) -> None:
+        """Make ``entry`` durable: in the database, else in the spool file. Never raises for a
+        database failure (the spool takes it); raises :class:`StorageError` only if neither
+        can be written (then nothing must be sent)."""
+        try:
+            await self._write([entry])
+        except (SQLAlchemyError, OSError) as exc:
+            log_event(
+                logger,
+                logging.WARNING,
+                "journal.spooled",
+                execution_id=entry.execution_id,
+                venue=entry.venue,
+                client_order_id=entry.client_order_id,
+                kind=entry.kind.value,
+                error=type(exc).__name__,
+            )
+            self._spool(entry)
+
+    async def entries(self, execution_id: str | None = None) -> list[JournalEntry]:
+        """Entries in order (spooled ones not included until flushed)."""
+        query = select(journal).order_by(journal.c.seq)
+        if execution_id is not None:
+            query = query.where(journal.c.execution_id == execution_id)
+        async with self.store.engine.connect() as connection:
+            rows = (await connection.execute(query)).mappings().all()
+        return [
+            JournalEntry(
+                **{k: v for k, v in row.items() if k != "kind"}, kind=EntryKind(row["kind"])
+            )
+            for row in rows
+        ]
+
+    async def unfinished(self) -> list[str]:
+        """Executions with an intent and no outcome: what a crash interrupted."""
+        entries = await self.entries()
+        started = {e.execution_id for e in entries if e.kind is EntryKind.INTENT}
+        ended = {e.execution_id for e in entries if e.kind is EntryKind.OUTCOME}
+        return sorted(started - ended)
+
+    async def flush_spool(self) -> int:
+        """Write spooled entries to the database; returns how many. The spool is emptied only
+        after they are committed."""
+        if not self.spool_path.exists():
+            return 0
+        lines = [line for line in self.spool_path.read_text().splitlines() if line.strip()]
+        if not lines:
+            return 0
+        await self._write([JournalEntry.from_json(line) for line in lines])
+        self.spool_path.write_text("")
+        return len(lines)
+
+    async def _write(self, entries: list[JournalEntry]) -> None:
+        rows = [
+            {k: v for k, v in asdict(e).items() if k != "seq"} | {"kind": e.kind.value}
+            for e in entries
+        ]
+        async with self.store.engine.begin() as connection:
+            await connection.execute(insert(journal), rows)
+
+    def _spool(self, entry: JournalEntry) -> None:
+        try:
+            self.spool_path.parent.mkdir(parents=True, exist_ok=True)
+            with self.spool_path.open("a", encoding="utf-8") as handle:
+                handle.write(entry.to_json() + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            raise StorageError(
+                f"cannot journal: the database and the spool {self.spool_path} both failed"
+            ) from exc
