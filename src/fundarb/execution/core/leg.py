@@ -360,6 +360,11 @@ class LegRunner:
     async def corroborate(self) -> None:
         """Count fills the orders' reports missed but the position already shows."""
         if self.start_position is None:
+            if self.gateway.can_read_positions:
+                # the venue keeps positions but we could not read where we started: a late
+                # fill would be unseen, so nothing more is sent for this leg
+                self.blind = True
+                self.problems.append("no starting position to check fills against: stopped")
             return
         position = None
         for attempt in range(1, self.config.resolve_attempts + 1):

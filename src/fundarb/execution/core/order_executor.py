@@ -496,8 +496,18 @@ async def _book_and_position(
     return book.result(), position.result()
 
 
-async def _position_or_none(gateway: VenueGateway, symbol: str) -> Decimal | None:
-    try:
-        return await gateway.position(symbol)
-    except FundarbError:  # no witness: the leg runs without position corroboration
-        return None
+async def _position_or_none(
+    gateway: VenueGateway, symbol: str, attempts: int = 3, backoff_s: float = 0.25
+) -> Decimal | None:
+    """The position before the leg (retried); None when the venue cannot say or be read.
+
+    A leg whose venue reports positions but could not be read here runs without its
+    witness: it stops rather than send a replacement after a cancel (see LegRunner).
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return await gateway.position(symbol)
+        except FundarbError:
+            if attempt < attempts:
+                await asyncio.sleep(backoff_s * attempt)
+    return None
