@@ -21,6 +21,12 @@ from fundarb.execution.core.slippage_calculator import (
     ExpectedSlippage,
     SlippageCalculator,
 )
+from fundarb.execution.monitoring.execution_tracker import (
+    ExecutionRecord,
+    ExecutionRecordStore,
+    ExecutionTracker,
+    LegRecord,
+)
 from fundarb.execution.patterns.atomic_multi_order import (
     AtomicConfig,
     AtomicExecutionResult,
@@ -42,7 +48,10 @@ __all__ = [
     "BookLevel",
     "BookWalk",
     "ExecutionMode",
+    "ExecutionRecord",
+    "ExecutionRecordStore",
     "ExecutionResult",
+    "ExecutionTracker",
     "ExecutorConfig",
     "ExpectedSlippage",
     "ImbalancePolicy",
@@ -50,6 +59,7 @@ __all__ = [
     "IncidentKind",
     "IncidentLeg",
     "IncidentLog",
+    "LegRecord",
     "LegReport",
     "LiquidityAnalyzer",
     "LiquidityReport",

@@ -15,11 +15,12 @@ with foreign keys on.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alembic import command
 from alembic.config import Config
@@ -30,7 +31,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from fundarb.errors import StorageError
+from fundarb.storage.executions import load_execution_records, save_execution_records
 from fundarb.storage.url import resolve_database_url, safe_url
+
+if TYPE_CHECKING:
+    from fundarb.execution.monitoring.records import ExecutionRecord
 
 __all__ = ["Store"]
 
@@ -75,6 +80,24 @@ class Store:
                 await connection.execute(text("SELECT 1"))
         except (SQLAlchemyError, OSError) as exc:
             raise StorageError(f"cannot reach the database {self.name}: {_reason(exc)}") from exc
+
+    # -- execution records (the ExecutionTracker's store) -------------------------------------
+
+    async def save_execution_records(self, records: Sequence[ExecutionRecord]) -> None:
+        """Write execution records (one transaction; a record saved again replaces the old)."""
+        try:
+            await save_execution_records(self, records)
+        except SQLAlchemyError as exc:
+            raise StorageError(f"cannot write to {self.name}: {_reason(exc)}") from exc
+
+    async def load_execution_records(
+        self, *, since: datetime | None = None
+    ) -> list[ExecutionRecord]:
+        """Execution records from ``since``, oldest first, exactly as saved."""
+        try:
+            return await load_execution_records(self, since=since)
+        except SQLAlchemyError as exc:
+            raise StorageError(f"cannot read from {self.name}: {_reason(exc)}") from exc
 
     # -- migrations -------------------------------------------------------------------------
 
