@@ -29,7 +29,7 @@ import math
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fundarb.errors import FundarbError, InvalidOrderError, StorageError
 from fundarb.execution.concurrency import finish_shielded
@@ -44,6 +44,9 @@ from fundarb.numbers import to_positive_decimal
 from fundarb.storage.journal import EntryKind, JournalEntry
 from fundarb.venues.markets import MarketSpec
 from fundarb.venues.orders import Side, parse_side
+
+if TYPE_CHECKING:
+    from fundarb.execution.monitoring.execution_tracker import ExecutionTracker
 
 __all__ = [
     "ExecutionMode",
@@ -101,13 +104,21 @@ class OrderExecutor:
     """Executes single orders on any exchange client (design notes §2)."""
 
     def __init__(
-        self, config: ExecutorConfig | None = None, *, journal: JournalSink | None = None
+        self,
+        config: ExecutorConfig | None = None,
+        *,
+        journal: JournalSink | None = None,
+        tracker: ExecutionTracker | None = None,
+        strategy_name: str = "default",
     ) -> None:
         """``journal``: where every order's intent is written before it is sent, and its
-        acknowledgement, fills, cancel and the outcome after (design notes §5)."""
+        acknowledgement, fills, cancel and the outcome after (design notes §5).
+        ``tracker``: every :meth:`execute_order` is recorded there under ``strategy_name``."""
         self.config = config if config is not None else ExecutorConfig()
         self.modes = Modes(self.config)
         self.journal = journal
+        self.tracker = tracker
+        self.strategy_name = strategy_name
 
     async def execute_order(
         self,
@@ -142,9 +153,14 @@ class OrderExecutor:
             execution_id=execution_id,
             leg=leg,
         )
-        if isinstance(prepared, ExecutionResult):
-            return prepared
-        return await self.run(prepared)
+        result = prepared if isinstance(prepared, ExecutionResult) else await self.run(prepared)
+        if self.tracker is not None:
+            from fundarb.execution.monitoring.records import ExecutionRecord
+
+            await self.tracker.record_execution(
+                ExecutionRecord.from_result(result, strategy_name=self.strategy_name)
+            )
+        return result
 
     async def prepare(
         self,

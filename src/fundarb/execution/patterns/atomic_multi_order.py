@@ -31,13 +31,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fundarb.errors import InvalidOrderError
 from fundarb.execution.concurrency import finish_shielded
 from fundarb.execution.core.gateway import gateway_for
 from fundarb.execution.core.order_executor import ExecutionMode, ExecutionResult, OrderExecutor
 from fundarb.execution.patterns.incidents import Incident, IncidentKind, IncidentLog
+
+if TYPE_CHECKING:
+    from fundarb.execution.monitoring.execution_tracker import ExecutionTracker
 from fundarb.execution.patterns.planning import (
     AtomicConfig,
     OrderSpec,
@@ -126,7 +129,12 @@ class AtomicMultiOrderExecutor:
         executor: OrderExecutor | None = None,
         config: AtomicConfig | None = None,
         incidents: IncidentLog | None = None,
+        tracker: ExecutionTracker | None = None,
+        strategy_name: str = "default",
     ) -> None:
+        """``tracker``: every execution is recorded there under ``strategy_name``."""
+        self.tracker = tracker
+        self.strategy_name = strategy_name
         self.executor = executor if executor is not None else OrderExecutor()
         self.config = config if config is not None else AtomicConfig()
         self.incident_log = incidents if incidents is not None else IncidentLog()
@@ -159,6 +167,31 @@ class AtomicMultiOrderExecutor:
         back to flat, False trims the leading legs down to the smallest (balanced).
         Raises :class:`InvalidOrderError` for malformed input; nothing is sent then.
         """
+        result = await self._execute_atomically(
+            orders,
+            rollback_on_partial,
+            pre_flight_check,
+            on_imbalance=on_imbalance,
+            max_imbalance_seconds=max_imbalance_seconds,
+        )
+        if self.tracker is not None:
+            from fundarb.execution.monitoring.records import ExecutionRecord
+
+            symbol = orders[0].symbol if orders and not result.legs else None
+            await self.tracker.record_execution(
+                ExecutionRecord.from_atomic(result, strategy_name=self.strategy_name, symbol=symbol)
+            )
+        return result
+
+    async def _execute_atomically(
+        self,
+        orders: Sequence[OrderSpec],
+        rollback_on_partial: bool = True,
+        pre_flight_check: bool = True,
+        *,
+        on_imbalance: ImbalancePolicy | str = ImbalancePolicy.HEDGE_THEN_ROLLBACK,
+        max_imbalance_seconds: float | None = None,
+    ) -> AtomicExecutionResult:
         started = time.perf_counter()
         policy = _policy(on_imbalance)
         limit_s = max_imbalance_seconds or self.config.max_imbalance_seconds
