@@ -5,13 +5,14 @@ venue, symbol, side, quantity, reduce-only) is committed before the order leaves
 acknowledgement, fills, cancel and the execution's outcome are appended as they happen.
 Recovery reads it back to find executions a crash interrupted.
 
-If the database cannot be written, the entry is appended to a local spool file (one JSON
-line, fsync'd) and written to the database later by :meth:`Journal.flush_spool`: the intent
-is still on disk before the order is sent, and the trade is not blocked.
+If the database cannot be written, the entries go to a local spool file (JSON lines,
+fsync'd) and are written to the database later by :meth:`Journal.flush_spool`: the intent is
+still on disk before the order is sent, and the trade is not blocked.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -43,6 +44,9 @@ class EntryKind(StrEnum):
     CANCEL = "cancel"  # cancel asked / confirmed
     RESOLVED = "resolved"  # an order of unknown fate was found (or found missing)
     OUTCOME = "outcome"  # the execution ended (its outcome in ``detail``)
+
+
+_DURABLE_AT_ONCE = frozenset({EntryKind.INTENT, EntryKind.OUTCOME})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -92,25 +96,49 @@ class Journal:
         self.spool_path = spool_path or Path(
             os.environ.get("FUNDARB_JOURNAL_SPOOL") or data_dir() / "journal-spool.jsonl"
         )
+        self._pending: list[JournalEntry] = []
+        self._lock = asyncio.Lock()
 
     async def append(self, entry: JournalEntry) -> None:
-        """Make ``entry`` durable: in the database, else in the spool file. Never raises for a
-        database failure (the spool takes it); raises :class:`StorageError` only if neither
-        can be written (then nothing must be sent)."""
-        try:
-            await self._write([entry])
-        except (SQLAlchemyError, OSError) as exc:
-            log_event(
-                logger,
-                logging.WARNING,
-                "journal.spooled",
-                execution_id=entry.execution_id,
-                venue=entry.venue,
-                client_order_id=entry.client_order_id,
-                kind=entry.kind.value,
-                error=type(exc).__name__,
-            )
-            self._spool(entry)
+        """Journal ``entry``.
+
+        An INTENT or OUTCOME is durable when this returns: committed to the database, else
+        to the spool file, together with every entry appended before it (group commit:
+        legs sending at once share one transaction). Other entries (acknowledgements,
+        fills, cancels) ride along with the next commit: recovery never depends on them,
+        because it asks the venues. Raises :class:`StorageError` only if neither the
+        database nor the spool can be written (then nothing must be sent).
+        """
+        self._pending.append(entry)
+        if entry.kind not in _DURABLE_AT_ONCE:
+            return
+        await asyncio.sleep(0)  # let entries from concurrent legs join this commit
+        await self.flush(until=entry)
+
+    async def flush(self, *, until: JournalEntry | None = None) -> None:
+        """Commit every pending entry (database, else spool). With ``until``: nothing to do
+        if a concurrent commit already took that entry."""
+        async with self._lock:
+            if until is not None and not any(e is until for e in self._pending):
+                return  # a concurrent flush committed ours with its own
+            batch, self._pending = self._pending, []
+            if not batch:
+                return
+            try:
+                await self._write(batch)
+            except (SQLAlchemyError, OSError) as exc:
+                first = batch[0]
+                log_event(
+                    logger,
+                    logging.WARNING,
+                    "journal.spooled",
+                    execution_id=first.execution_id,
+                    venue=first.venue,
+                    client_order_id=first.client_order_id,
+                    entries=len(batch),
+                    error=type(exc).__name__,
+                )
+                self._spool(batch)
 
     async def entries(self, execution_id: str | None = None) -> list[JournalEntry]:
         """Entries in order (spooled ones not included until flushed)."""
@@ -153,11 +181,11 @@ class Journal:
         async with self.store.engine.begin() as connection:
             await connection.execute(insert(journal), rows)
 
-    def _spool(self, entry: JournalEntry) -> None:
+    def _spool(self, entries: list[JournalEntry]) -> None:
         try:
             self.spool_path.parent.mkdir(parents=True, exist_ok=True)
             with self.spool_path.open("a", encoding="utf-8") as handle:
-                handle.write(entry.to_json() + "\n")
+                handle.write("".join(entry.to_json() + "\n" for entry in entries))
                 handle.flush()
                 os.fsync(handle.fileno())
         except OSError as exc:

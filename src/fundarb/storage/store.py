@@ -63,7 +63,7 @@ class Store:
         resolved = resolve_database_url(url)
         if resolved.drivername.startswith("sqlite"):
             _check_sqlite_path(resolved)
-        engine = create_async_engine(resolved, pool_pre_ping=True)
+        engine = create_async_engine(resolved)
         if engine.dialect.name == "sqlite":
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         store = cls(engine, resolved)
