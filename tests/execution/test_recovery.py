@@ -134,6 +134,7 @@ async def _run(
         )
     except (Crash, BaseExceptionGroup):  # the crash, or the task group wrapping it
         crashed = True
+    await store.engine.dispose()  # the dead process's connections (and locks) go with it
     fresh = Journal(store, spool_path=tmp_path / "spool.jsonl")
     report = await recover(fresh, {"a": a, "b": b})
     assert await fresh.unfinished() == [], report.lines()
@@ -190,6 +191,7 @@ async def test_recovery_reports_and_is_idempotent(store: Store, tmp_path: Path) 
     assert len(first.executions) == 1
     assert first.executions[0].exposure  # it found the long leg on a
     assert "flattened" in first.executions[0].action
+    assert first.executions[0].fills_recorded >= 1  # a's fill, which the journal never saw
     assert second.lines() == ["nothing to recover: every journalled execution ended"]
     _assert_safe(a, b)
 

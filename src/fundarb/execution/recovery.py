@@ -27,6 +27,7 @@ from fundarb.execution.patterns.atomic_multi_order import (
 from fundarb.execution.patterns.planning import base_asset_of
 from fundarb.logs import log_event
 from fundarb.storage.journal import EntryKind, Journal, JournalEntry
+from fundarb.storage.store import Store
 from fundarb.venues.orders import OrderStatus
 
 __all__ = ["RecoveredExecution", "RecoveryReport", "recover"]
@@ -48,6 +49,7 @@ class RecoveredExecution:
     action: str = ""
     close: AtomicExecutionResult | None = None
     problems: list[str] = field(default_factory=list)
+    fills_recorded: int = 0  # fills stored now that the journal had not
 
 
 @dataclass(slots=True)
@@ -88,7 +90,7 @@ async def recover(
     closer = executor or AtomicMultiOrderExecutor()
     for root in roots:
         entries = [e for e in await journal.entries() if e.execution_id.startswith(root)]
-        recovered = await _recover_one(root, entries, clients, closer)
+        recovered = await _recover_one(root, entries, clients, closer, journal.store)
         report.executions.append(recovered)
         for execution_id in {e.execution_id for e in entries} & set(unfinished):
             await journal.append(
@@ -107,6 +109,11 @@ async def recover(
             cancelled=len(recovered.cancelled),
             problems="; ".join(recovered.problems),
         )
+    if report.executions:
+        try:  # outcomes that had to be spooled (the database was busy): land them now
+            await journal.flush_spool()
+        except FundarbError as exc:
+            log_event(logger, logging.ERROR, "recovery.spool_unflushed", error=exc)
     return report
 
 
@@ -115,6 +122,7 @@ async def _recover_one(
     entries: list[JournalEntry],
     clients: Mapping[str, Any],
     closer: AtomicMultiOrderExecutor,
+    store: Store | None,
 ) -> RecoveredExecution:
     recovered = RecoveredExecution(execution_id=root)
     order_ids = {
@@ -122,7 +130,7 @@ async def _recover_one(
         for e in entries
         if e.order_id and e.venue and e.client_order_id
     }
-    symbols: dict[str, str] = {}
+    found_orders: dict[tuple[str, str], list[str]] = {}
     for intent in (e for e in entries if e.kind is EntryKind.INTENT):
         venue, cid = intent.venue or "", intent.client_order_id or ""
         recovered.orders.append(f"{venue}:{cid}")
@@ -150,10 +158,13 @@ async def _recover_one(
             recovered.problems.append(f"{venue}:{cid}: the client cannot look orders up")
             continue
         filled = view.filled if view is not None else _ZERO
+        if view is not None and filled > 0:
+            found_orders.setdefault((venue, intent.symbol or ""), []).append(view.order_id)
         sign = 1 if intent.side == "buy" else -1
         key = (venue, intent.symbol or "")
         recovered.exposure[key] = recovered.exposure.get(key, _ZERO) + filled * sign
-        symbols[venue] = intent.symbol or ""
+    if store is not None:
+        await _record_fills(root, found_orders, clients, store, recovered)
     left = {key: q for key, q in recovered.exposure.items() if q}
     if recovered.problems:
         recovered.action = "escalated: not every order could be checked"
@@ -184,3 +195,21 @@ async def _recover_one(
     )
     recovered.action = f"flattened: {recovered.close.outcome.value}"
     return recovered
+
+
+async def _record_fills(
+    root: str,
+    found: dict[tuple[str, str], list[str]],
+    clients: Mapping[str, Any],
+    store: Store,
+    recovered: RecoveredExecution,
+) -> None:
+    """Store the fills of the orders found (the journal may have missed them); a fill
+    already stored is skipped."""
+    for (venue, symbol), order_ids in found.items():
+        try:
+            fills = await gateway_for(clients[venue]).fills(symbol, order_ids)
+            if fills:
+                recovered.fills_recorded += await store.save_fills(fills, execution_id=root)
+        except FundarbError as exc:
+            recovered.problems.append(f"fills of {venue} {symbol} not recorded: {exc}")

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from fundarb.concurrency import finish_shielded
 from fundarb.errors import StorageError
 from fundarb.logs import log_event
 from fundarb.storage.store import Store
@@ -124,8 +125,8 @@ class Journal:
             batch, self._pending = self._pending, []
             if not batch:
                 return
-            try:
-                await self._write(batch)
+            try:  # a cancel never interrupts a commit halfway (and leaves the file locked)
+                await finish_shielded(self._write(batch))
             except (SQLAlchemyError, OSError) as exc:
                 first = batch[0]
                 log_event(
@@ -169,7 +170,10 @@ class Journal:
         lines = [line for line in self.spool_path.read_text().splitlines() if line.strip()]
         if not lines:
             return 0
-        await self._write([JournalEntry.from_json(line) for line in lines])
+        try:
+            await finish_shielded(self._write([JournalEntry.from_json(line) for line in lines]))
+        except (SQLAlchemyError, OSError) as exc:
+            raise StorageError(f"the journal spool could not be written back: {exc}") from exc
         self.spool_path.write_text("")
         return len(lines)
 

@@ -32,10 +32,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from fundarb.errors import StorageError
 from fundarb.storage.executions import load_execution_records, save_execution_records
+from fundarb.storage.ledger import load_incidents, save_fills, save_incidents
 from fundarb.storage.url import resolve_database_url, safe_url
 
 if TYPE_CHECKING:
     from fundarb.execution.monitoring.records import ExecutionRecord
+    from fundarb.execution.patterns.incidents import Incident
+    from fundarb.venues.orders import Fill
 
 __all__ = ["Store"]
 
@@ -96,6 +99,28 @@ class Store:
         """Execution records from ``since``, oldest first, exactly as saved."""
         try:
             return await load_execution_records(self, since=since)
+        except SQLAlchemyError as exc:
+            raise StorageError(f"cannot read from {self.name}: {_reason(exc)}") from exc
+
+    # -- fills and incidents ----------------------------------------------------------------
+
+    async def save_fills(self, new: Sequence[Fill], *, execution_id: str | None = None) -> int:
+        """Store fills (a fill already stored is skipped); returns how many were new."""
+        try:
+            return await save_fills(self, new, execution_id)
+        except SQLAlchemyError as exc:
+            raise StorageError(f"cannot write to {self.name}: {_reason(exc)}") from exc
+
+    async def save_incidents(self, records: Sequence[Incident]) -> None:
+        """Store incidents (an incident saved again, e.g. resolved, replaces the old row)."""
+        try:
+            await save_incidents(self, records)
+        except SQLAlchemyError as exc:
+            raise StorageError(f"cannot write to {self.name}: {_reason(exc)}") from exc
+
+    async def load_incidents(self, *, unresolved_only: bool = False) -> list[Incident]:
+        try:
+            return await load_incidents(self, unresolved_only=unresolved_only)
         except SQLAlchemyError as exc:
             raise StorageError(f"cannot read from {self.name}: {_reason(exc)}") from exc
 

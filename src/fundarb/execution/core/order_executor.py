@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from fundarb.concurrency import finish_shielded
 from fundarb.errors import FundarbError, InvalidOrderError, StorageError
-from fundarb.execution.concurrency import finish_shielded
 from fundarb.execution.core.book import OrderBook
 from fundarb.execution.core.costs import leg_costs
 from fundarb.execution.core.gateway import VenueGateway, gateway_for

@@ -31,7 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, Protocol
 
-from fundarb.execution.concurrency import finish_shielded
+from fundarb.concurrency import finish_shielded
 from fundarb.execution.monitoring import export, spool
 from fundarb.execution.monitoring.records import ExecutionRecord, LegRecord
 from fundarb.execution.monitoring.stats import RecordIndex, window_bounds

@@ -31,16 +31,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from fundarb.errors import InvalidOrderError
-from fundarb.execution.concurrency import finish_shielded
+from fundarb.concurrency import finish_shielded
+from fundarb.errors import FundarbError, InvalidOrderError
 from fundarb.execution.core.gateway import gateway_for
 from fundarb.execution.core.order_executor import ExecutionMode, ExecutionResult, OrderExecutor
 from fundarb.execution.patterns.incidents import Incident, IncidentKind, IncidentLog
-
-if TYPE_CHECKING:
-    from fundarb.execution.monitoring.execution_tracker import ExecutionTracker
 from fundarb.execution.patterns.planning import (
     AtomicConfig,
     OrderSpec,
@@ -58,12 +55,16 @@ from fundarb.execution.patterns.reconcile import (
 from fundarb.logs import log_event
 from fundarb.venues.orders import Side
 
+if TYPE_CHECKING:
+    from fundarb.execution.monitoring.execution_tracker import ExecutionTracker
+
 __all__ = [
     "AtomicConfig",
     "AtomicExecutionResult",
     "AtomicMultiOrderExecutor",
     "AtomicOutcome",
     "ImbalancePolicy",
+    "IncidentStore",
     "LegReport",
     "OrderSpec",
 ]
@@ -71,6 +72,14 @@ __all__ = [
 logger = logging.getLogger("fundarb.execution")
 
 _ZERO = Decimal(0)
+
+
+class IncidentStore(Protocol):
+    """Where incidents outlive the process (a :class:`fundarb.storage.Store`)."""
+
+    async def save_incidents(self, records: Sequence[Incident]) -> None: ...
+
+    async def load_incidents(self, *, unresolved_only: bool = False) -> list[Incident]: ...
 
 
 class AtomicOutcome(StrEnum):
@@ -131,9 +140,14 @@ class AtomicMultiOrderExecutor:
         incidents: IncidentLog | None = None,
         tracker: ExecutionTracker | None = None,
         strategy_name: str = "default",
+        incident_store: IncidentStore | None = None,
     ) -> None:
-        """``tracker``: every execution is recorded there under ``strategy_name``."""
+        """``tracker``: every execution is recorded there under ``strategy_name``.
+        ``incident_store``: incidents are saved there after each execution; call
+        :meth:`restore_incidents` at start so an unresolved residual keeps the kill switch on
+        across restarts."""
         self.tracker = tracker
+        self.incident_store = incident_store
         self.strategy_name = strategy_name
         self.executor = executor if executor is not None else OrderExecutor()
         self.config = config if config is not None else AtomicConfig()
@@ -149,8 +163,30 @@ class AtomicMultiOrderExecutor:
         return bool(self.incident_log.open_residuals)
 
     def resolve_incident(self, incident_id: str, resolution: str) -> Incident:
-        """Mark a residual incident handled; the kill switch lifts when none is left."""
+        """Mark a residual incident handled; the kill switch lifts when none is left.
+        With an incident store, :meth:`persist_incidents` saves the resolution."""
         return self.incident_log.resolve(incident_id, resolution)
+
+    async def restore_incidents(self) -> int:
+        """Load unresolved incidents from the store (re-arming the kill switch); how many."""
+        if self.incident_store is None:
+            return 0
+        loaded = await self.incident_store.load_incidents(unresolved_only=True)
+        known = {i.incident_id for i in self.incident_log.incidents}
+        fresh = [i for i in loaded if i.incident_id not in known]
+        self.incident_log.incidents.extend(fresh)
+        return len(fresh)
+
+    async def persist_incidents(self, incidents: Sequence[Incident] | None = None) -> None:
+        """Save ``incidents`` (default: all known) to the store; a failure is logged, not
+        raised (the trade is done; the incidents stay in memory)."""
+        if self.incident_store is None:
+            return
+        chosen = list(self.incident_log.incidents if incidents is None else incidents)
+        try:
+            await self.incident_store.save_incidents(chosen)
+        except FundarbError as exc:
+            log_event(logger, logging.CRITICAL, "incidents.not_saved", count=len(chosen), error=exc)
 
     async def execute_atomically(
         self,
@@ -442,6 +478,8 @@ class AtomicMultiOrderExecutor:
             incidents=incidents,
         )
         await self.executor.note_outcome(execution_id, outcome.value)
+        if incidents:
+            await self.persist_incidents(incidents)
         log_event(
             logger,
             logging.CRITICAL if residual else logging.INFO,

@@ -28,8 +28,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from fundarb.concurrency import finish_shielded
 from fundarb.errors import FundarbError, InvalidOrderError
-from fundarb.execution.concurrency import finish_shielded
 from fundarb.execution.core.gateway import gateway_for
 from fundarb.execution.core.order_executor import ExecutionMode, ExecutionResult, OrderExecutor
 from fundarb.execution.patterns.incidents import Incident, IncidentKind, IncidentLeg, IncidentLog

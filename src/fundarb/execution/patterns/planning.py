@@ -16,8 +16,8 @@ from dataclasses import KW_ONLY, dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from fundarb.concurrency import run_all
 from fundarb.errors import ConfigError, FundarbError, InvalidOrderError
-from fundarb.execution.concurrency import run_all
 from fundarb.execution.core.book import OrderBook
 from fundarb.execution.core.gateway import VenueGateway, gateway_for
 from fundarb.execution.core.leg import LegRunner

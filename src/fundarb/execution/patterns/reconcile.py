@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
+from fundarb.concurrency import run_all
 from fundarb.errors import FundarbError, InvalidOrderError
-from fundarb.execution.concurrency import run_all
 from fundarb.execution.core.order_executor import ExecutionMode, ExecutionResult, OrderExecutor
 from fundarb.execution.patterns.incidents import IncidentKind, IncidentLeg, IncidentLog
 from fundarb.execution.patterns.planning import (
