@@ -18,7 +18,16 @@ from fundarb.storage.tables import fills
 
 pytestmark = pytest.mark.looptime(False)  # real sockets and files: real time
 
-TABLES = {"executions", "execution_legs", "orders", "fills", "incidents", "journal"}
+TABLES = {
+    "executions",
+    "execution_legs",
+    "orders",
+    "fills",
+    "incidents",
+    "journal",
+    "funding_samples",
+    "funding_payments",
+}
 
 
 async def _tables(store: Store) -> set[str]:
@@ -32,7 +41,7 @@ async def test_migrations_go_up_and_down(database_url: str) -> None:
         assert await store.current_revision() is None
 
         await store.upgrade()
-        assert await store.current_revision() == "0001"
+        assert await store.current_revision() == "0002"
         assert await _tables(store) == TABLES
         await store.upgrade()  # again: nothing to do
         await store.downgrade("base")
@@ -164,7 +173,7 @@ def test_db_upgrade_command(tmp_path: Path) -> None:
     )
 
     assert done.returncode == 0, done.stderr
-    assert "at revision 0001" in done.stdout
+    assert "at revision 0002" in done.stdout
 
 
 def test_db_command_reports_an_unreachable_database_without_the_password() -> None:

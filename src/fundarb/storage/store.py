@@ -32,12 +32,21 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from fundarb.errors import StorageError
 from fundarb.storage.executions import load_execution_records, save_execution_records
+from fundarb.storage.funding import (
+    latest_samples,
+    load_funding_payments,
+    load_samples,
+    save_funding_payments,
+    save_samples,
+)
 from fundarb.storage.ledger import load_incidents, save_fills, save_incidents
 from fundarb.storage.url import resolve_database_url, safe_url
 
 if TYPE_CHECKING:
     from fundarb.execution.monitoring.records import ExecutionRecord
     from fundarb.execution.patterns.incidents import Incident
+    from fundarb.funding.rates import FundingSample
+    from fundarb.venues.accounts import FundingPayment
     from fundarb.venues.orders import Fill
 
 __all__ = ["Store"]
@@ -121,6 +130,83 @@ class Store:
     async def load_incidents(self, *, unresolved_only: bool = False) -> list[Incident]:
         try:
             return await load_incidents(self, unresolved_only=unresolved_only)
+        except SQLAlchemyError as exc:
+            raise StorageError(f"cannot read from {self.name}: {_reason(exc)}") from exc
+
+    # -- funding samples and payments -------------------------------------------------------
+
+    async def save_samples(
+        self, samples: Sequence[FundingSample], *, source: str = "collector"
+    ) -> int:
+        """Store funding samples (settled ones once; a live one replaced by a newer one);
+        returns how many rows were new. See :mod:`fundarb.storage.funding`."""
+        try:
+            return await save_samples(self, samples, source=source)
+        except SQLAlchemyError as exc:
+            raise StorageError(f"cannot write to {self.name}: {_reason(exc)}") from exc
+
+    async def load_samples(
+        self,
+        *,
+        symbol: str | None = None,
+        venue: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[FundingSample]:
+        """Funding samples from ``since`` to ``until`` (both included), oldest first; with
+        ``limit``, the newest ``limit`` of them."""
+        try:
+            return await load_samples(
+                self, symbol=symbol, venue=venue, since=since, until=until, limit=limit
+            )
+        except SQLAlchemyError as exc:
+            raise StorageError(f"cannot read from {self.name}: {_reason(exc)}") from exc
+
+    async def latest_samples(self) -> list[FundingSample]:
+        """The latest funding sample of each (venue, symbol)."""
+        try:
+            return await latest_samples(self)
+        except SQLAlchemyError as exc:
+            raise StorageError(f"cannot read from {self.name}: {_reason(exc)}") from exc
+
+    async def save_funding_payments(
+        self,
+        payments: Sequence[FundingPayment],
+        *,
+        position_id: str | None = None,
+        execution_id: str | None = None,
+    ) -> int:
+        """Store funding payments (a payment already stored is skipped); returns how many
+        were new."""
+        try:
+            return await save_funding_payments(
+                self, payments, position_id=position_id, execution_id=execution_id
+            )
+        except SQLAlchemyError as exc:
+            raise StorageError(f"cannot write to {self.name}: {_reason(exc)}") from exc
+
+    async def load_funding_payments(
+        self,
+        *,
+        venue: str | None = None,
+        symbol: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        position_id: str | None = None,
+        execution_id: str | None = None,
+    ) -> list[FundingPayment]:
+        """Funding payments from ``since`` to ``until`` (both included), oldest first."""
+        try:
+            return await load_funding_payments(
+                self,
+                venue=venue,
+                symbol=symbol,
+                since=since,
+                until=until,
+                position_id=position_id,
+                execution_id=execution_id,
+            )
         except SQLAlchemyError as exc:
             raise StorageError(f"cannot read from {self.name}: {_reason(exc)}") from exc
 

@@ -5,6 +5,10 @@
 - ``fills``: every fill, unique per (venue, trade id): a fill reported twice lands once.
 - ``incidents``: hedges, rollbacks and residual exposure.
 - ``journal``: the write-ahead log of intents, acknowledgements, fills, cancels, outcomes.
+- ``funding_samples``: funding rates per (venue, canonical symbol, funding time), raw and
+  normalised (per hour, APR); a settled print is stored once and never changes.
+- ``funding_payments``: funding settled on our positions, unique per (venue, symbol, funding
+  time, position side): the two legs of a pair paid at the same instant are two rows.
 """
 
 from __future__ import annotations
@@ -25,7 +29,17 @@ from sqlalchemy import (
 
 from fundarb.storage.types import ExactDecimal, UTCDateTime
 
-__all__ = ["execution_legs", "executions", "fills", "incidents", "journal", "metadata", "orders"]
+__all__ = [
+    "execution_legs",
+    "executions",
+    "fills",
+    "funding_payments",
+    "funding_samples",
+    "incidents",
+    "journal",
+    "metadata",
+    "orders",
+]
 
 metadata = MetaData()
 
@@ -139,4 +153,57 @@ journal = Table(
     Column("detail", Text, nullable=False, default=""),
     Index("ix_journal_execution", "execution_id", "seq"),
     UniqueConstraint("execution_id", "seq", name="uq_journal_execution_seq"),
+)
+
+funding_samples = Table(
+    "funding_samples",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("venue", String(64), nullable=False),
+    Column("symbol", String(64), nullable=False),  # canonical: BTC, PEPE
+    Column("venue_symbol", String(64), nullable=False),
+    Column("funding_time", UTCDateTime(), nullable=False),
+    Column("collected_at", UTCDateTime(), nullable=False),
+    Column("rate", ExactDecimal(), nullable=False),  # raw, per interval; positive: longs pay
+    Column("interval_seconds", Integer, nullable=False),
+    Column("rate_per_hour", ExactDecimal(), nullable=False),  # derived, to 18 places
+    Column("apr", ExactDecimal(), nullable=False),  # derived, to 18 places
+    Column("multiplier", ExactDecimal(), nullable=False),
+    Column("predicted_rate", ExactDecimal()),
+    Column("mark_price", ExactDecimal()),
+    Column("index_price", ExactDecimal()),
+    Column("open_interest_usd", ExactDecimal()),
+    Column("volume_24h_usd", ExactDecimal()),
+    Column("source", String(64), nullable=False),  # collector | csv:<venue> | ...
+    UniqueConstraint(
+        "venue", "symbol", "funding_time", name="uq_funding_samples_venue_symbol_time"
+    ),
+    Index("ix_funding_samples_symbol_venue_time", "symbol", "venue", "funding_time"),
+)
+
+funding_payments = Table(
+    "funding_payments",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("venue", String(64), nullable=False),
+    Column("symbol", String(64), nullable=False),  # as the venue reported it
+    Column("funding_time", UTCDateTime(), nullable=False),
+    Column("position_side", String(5), nullable=False),  # long | short
+    Column("rate", ExactDecimal(), nullable=False),
+    Column("position_quantity", ExactDecimal(), nullable=False),  # signed: < 0 short
+    Column("mark_price", ExactDecimal(), nullable=False),
+    Column("amount", ExactDecimal(), nullable=False),  # > 0 received, < 0 paid
+    Column("position_id", String(64), index=True),
+    Column("execution_id", String(64), index=True),
+    UniqueConstraint(
+        "venue",
+        "symbol",
+        "funding_time",
+        "position_side",
+        name="uq_funding_payments_venue_symbol_time_side",
+    ),
 )

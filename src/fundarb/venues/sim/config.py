@@ -86,6 +86,9 @@ class SymbolConfig:
     maintenance_margin_rate: Decimal = Decimal("0.004")
     max_leverage: int = 50
     funding: FundingConfig = field(default_factory=FundingConfig)
+    # listings of one asset on several venues share a fair price path when their venues
+    # share ``model.price_seed`` and they share this name (default: the symbol itself)
+    price_path: str | None = None
 
     def __post_init__(self) -> None:
         owner = f"symbols[{self.symbol}]"

@@ -129,7 +129,7 @@ class VenueCore:
                         config.model,
                         random.Random(rng.getrandbits(64)),
                         random.Random(
-                            f"{config.model.price_seed}:{sym.symbol}"
+                            f"{config.model.price_seed}:{sym.price_path or sym.symbol}"
                             if config.model.price_seed is not None
                             else rng.getrandbits(64)
                         ),
