@@ -15,6 +15,8 @@ from decimal import Decimal, InvalidOperation
 from rich.console import Console
 
 from fundarb import __version__
+from fundarb.cli_funding import add_commands as add_funding_commands
+from fundarb.cli_funding import run_command as run_funding_command
 from fundarb.errors import ConfigError, StorageError
 from fundarb.logs import setup_logging
 
@@ -121,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     down = db_commands.add_parser("downgrade", help="undo migrations down to REVISION")
     down.add_argument("revision", help="a revision id, or 'base' for an empty database")
     db_commands.add_parser("current", help="print the revision the database is at")
+    add_funding_commands(commands)
     return parser
 
 
@@ -134,7 +137,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "db":
         return _db(args)
-    return _demo(args)
+    if args.command == "demo":
+        return _demo(args)
+    return run_funding_command(args)
 
 
 def _db(args: argparse.Namespace) -> int:

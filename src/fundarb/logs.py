@@ -58,3 +58,5 @@ def setup_logging(level: int = logging.INFO) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
+    # ccxt logs request headers (with the API key) at DEBUG: never let those through
+    logging.getLogger("ccxt").setLevel(max(level, logging.INFO))

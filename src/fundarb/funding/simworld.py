@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from fundarb.venues.sim import (
@@ -65,8 +66,8 @@ _ASSETS = (
         Decimal("0.00001"),
         Decimal("0.000001"),
         Decimal("1"),
-        Decimal("400000"),
-        Decimal("50000"),
+        Decimal("400000000"),
+        Decimal("50000000"),
         multiplier=1000,
     ),
 )
@@ -106,6 +107,7 @@ class WorldConfig:
     seed: int = 7
     speed: float = 1.0
     latency_s: float = 0.0
+    start_time: datetime | None = None  # the venues' clock at start; default: this hour (UTC)
 
 
 def _series(base_8h: Decimal, amplitude_8h: float, phase: float, hours: int) -> tuple[Decimal, ...]:
@@ -141,6 +143,7 @@ def _symbol(asset: _Asset, name: str, hours: int, base: Decimal, phase: float) -
 def sim_world(config: WorldConfig | None = None) -> list[SimulatedExchange]:
     """The three venues (not started: enter each with ``async with``)."""
     config = config or WorldConfig()
+    start = config.start_time or datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     assets = {a.base: a for a in _ASSETS}
     venues = []
     for index, (name, listings, hours, base, phase) in enumerate(_VENUES):
@@ -157,6 +160,7 @@ def sim_world(config: WorldConfig | None = None) -> list[SimulatedExchange]:
                     model=MarketModelConfig(price_seed=config.seed),
                     seed=config.seed * 31 + index,
                     time_scale=config.speed,
+                    start_time=start,
                     latency_s=config.latency_s,
                 )
             )

@@ -77,8 +77,8 @@ def parse_listing(venue_symbol: str) -> Listing:
             token = token[: -len(suffix)]
             break
     quote: str | None = None
-    parts = [p for p in re.split(r"[/\-_]", token) if p]
-    if not parts:
+    parts = re.split(r"[/\-_]", token)
+    if not parts[0] or not all(parts):
         raise ValueError(f"no base asset in symbol {venue_symbol!r}")
     base = parts[0]
     if len(parts) > 1:
