@@ -58,6 +58,14 @@ EXPORTED = {
         "Recommendation",
         "SlippageCalculator",
     ],
+    "fundarb.funding": [
+        "FundingSample",
+        "Listing",
+        "apr",
+        "canonical_symbol",
+        "parse_listing",
+        "per_hour",
+    ],
     "fundarb.venues": [
         "Balance",
         "BalanceProvider",

@@ -130,6 +130,21 @@ def add_commands(commands: Any) -> None:
     stats.add_argument("--url", help="database URL")
     stats.add_argument("--json", action="store_true", help="JSON for scripts")
 
+    recover = commands.add_parser(
+        "recover",
+        help="reconcile the journal against the venues after a crash",
+        description="Find every execution the journal shows as unfinished (a crash or kill "
+        "interrupted it), and reconcile it against its venues: our open orders are "
+        "cancelled, the fills the journal missed are recorded, and any exposure left is "
+        "closed reduce-only through the atomic executor (a whole, balanced pair is kept). "
+        "Prints what it found and what it did. An execution whose orders cannot all be "
+        "checked (a venue unreachable or not configured) is escalated and left unfinished "
+        "for the next run. Exit status 0: all reconciled; 1: something escalated.",
+        formatter_class=fmt,
+    )
+    recover.add_argument("-c", "--config", type=Path, help=_CONFIG_HELP)
+    recover.add_argument("--url", help="database URL (default: config, env, SQLite file)")
+
     config = commands.add_parser(
         "config",
         help="validate a config file without trading",
@@ -155,6 +170,7 @@ def run_command(args: argparse.Namespace) -> int:
         "serve": _serve,
         "funding": _funding,
         "config": _config,
+        "recover": _recover,
     }
     try:
         return handlers[args.command](args)
@@ -445,6 +461,42 @@ def _stats(args: argparse.Namespace) -> int:
         )
     Console().print(table)
     return 0
+
+
+# -- recover ----------------------------------------------------------------------------------
+
+
+def _recover(args: argparse.Namespace) -> int:
+    from fundarb.config import SimVenueConfig, load_config
+    from fundarb.execution.recovery import recover
+    from fundarb.funding.service import open_venues
+    from fundarb.storage import Store
+    from fundarb.storage.journal import Journal
+
+    config = load_config(args.config)
+    unsupported = [v.name for v in config.venues if not isinstance(v, SimVenueConfig)]
+
+    async def run() -> list[str]:
+        async with Store.open(args.url or config.database()) as store:
+            await store.upgrade()
+            journal = Journal(store)
+            unfinished = await journal.unfinished()
+            print(f"{store.name}: {len(unfinished)} unfinished execution(s) in the journal")
+            async with open_venues(config) as feeds:
+                clients = {feed.name: feed.client for feed in feeds if feed.client is not None}
+                report = await recover(journal, clients)
+            return report.lines()
+
+    if unsupported:
+        print(
+            f"note: {', '.join(unsupported)}: fundarb cannot place or look up orders on ccxt "
+            "venues yet; executions on them are escalated and left for a later run",
+            file=sys.stderr,
+        )
+    lines = asyncio.run(run())
+    for line in lines:
+        print(line)
+    return 1 if any("escalated" in line for line in lines) else 0
 
 
 # -- config -----------------------------------------------------------------------------------

@@ -227,3 +227,30 @@ async def test_a_journal_that_cannot_be_written_anywhere_sends_nothing(tmp_path:
     assert not result.filled
     assert a.core.orders == {}
     assert "journal" in (result.error_message or "")
+
+
+async def test_an_execution_that_cannot_be_checked_stays_unfinished(
+    store: Store, tmp_path: Path
+) -> None:
+    a, b = _pair()
+    dead = Dead()
+    journal = CrashingJournal(store, tmp_path / "spool.jsonl", 1, dead)  # after a's ack
+    executor = AtomicMultiOrderExecutor(executor=OrderExecutor(journal=journal))
+    with pytest.raises((Crash, BaseExceptionGroup)):
+        await executor.execute_atomically(
+            [
+                OrderSpec(CrashableClient(a, dead), BTC, "buy", None, "market_only", quantity=Q),
+                OrderSpec(CrashableClient(b, dead), BTC, "sell", None, "market_only", quantity=Q),
+            ]
+        )
+    fresh = Journal(store, spool_path=tmp_path / "spool.jsonl")
+
+    blind = await recover(fresh, {"a": a})  # venue b is not reachable this time
+
+    assert "escalated" in blind.executions[0].action
+    assert "no client for venue 'b'" in "; ".join(blind.executions[0].problems)
+    assert len(await fresh.unfinished()) >= 1  # left for the next run, not marked ended
+    later = await recover(fresh, {"a": a, "b": b})
+    assert "flattened" in later.executions[0].action
+    assert await fresh.unfinished() == []
+    _assert_safe(a, b)

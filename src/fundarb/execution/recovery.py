@@ -92,6 +92,17 @@ async def recover(
         entries = [e for e in await journal.entries() if e.execution_id.startswith(root)]
         recovered = await _recover_one(root, entries, clients, closer, journal.store)
         report.executions.append(recovered)
+        if recovered.problems:
+            # not every order could be checked: the execution stays unfinished, so the next
+            # start (or `fundarb recover`) tries again, and someone has to look
+            log_event(
+                logger,
+                logging.CRITICAL,
+                "recovery.escalated",
+                execution_id=root,
+                problems="; ".join(recovered.problems),
+            )
+            continue
         for execution_id in {e.execution_id for e in entries} & set(unfinished):
             await journal.append(
                 JournalEntry(
@@ -167,7 +178,7 @@ async def _recover_one(
         await _record_fills(root, found_orders, clients, store, recovered)
     left = {key: q for key, q in recovered.exposure.items() if q}
     if recovered.problems:
-        recovered.action = "escalated: not every order could be checked"
+        recovered.action = "escalated: not every order could be checked; left unfinished"
         return recovered
     if not left:
         recovered.action = "nothing to do: no exposure left"
