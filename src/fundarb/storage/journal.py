@@ -164,18 +164,25 @@ class Journal:
 
     async def flush_spool(self) -> int:
         """Write spooled entries to the database; returns how many. The spool is emptied only
-        after they are committed."""
-        if not self.spool_path.exists():
-            return 0
-        lines = [line for line in self.spool_path.read_text().splitlines() if line.strip()]
-        if not lines:
-            return 0
-        try:
-            await finish_shielded(self._write([JournalEntry.from_json(line) for line in lines]))
-        except (SQLAlchemyError, OSError) as exc:
-            raise StorageError(f"the journal spool could not be written back: {exc}") from exc
-        self.spool_path.write_text("")
+        after they are committed, and always then (a cancel waits for both)."""
+        # under the lock that spooling takes: an entry spooled while the spool is written back
+        # is not emptied away unwritten, and two drains at once do not write it twice
+        async with self._lock:
+            if not self.spool_path.exists():
+                return 0
+            lines = [line for line in self.spool_path.read_text().splitlines() if line.strip()]
+            if not lines:
+                return 0
+            entries = [JournalEntry.from_json(line) for line in lines]
+            try:
+                await finish_shielded(self._write_back(entries))
+            except (SQLAlchemyError, OSError) as exc:
+                raise StorageError(f"the journal spool could not be written back: {exc}") from exc
         return len(lines)
+
+    async def _write_back(self, entries: list[JournalEntry]) -> None:
+        await self._write(entries)
+        self.spool_path.write_text("")  # in the same shielded step: committed means emptied
 
     async def _write(self, entries: list[JournalEntry]) -> None:
         rows = [
