@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -39,30 +38,37 @@ async def _crashed_journal(url: str) -> None:
             )
 
 
-def _recover(tmp_path: Path, url: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "fundarb", "recover", "--url", url],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+async def _recover(tmp_path: Path, url: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "fundarb",
+        "recover",
+        "--url",
+        url,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
         env={**os.environ, "FUNDARB_HOME": str(tmp_path), "FUNDARB_DATABASE_URL": ""},
     )
+    async with asyncio.timeout(120):
+        out, err = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
 
 
-def test_recover_reports_what_it_found_and_did(tmp_path: Path) -> None:
+async def test_recover_reports_what_it_found_and_did(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'journal.db'}"
-    asyncio.run(_crashed_journal(url))
+    await _crashed_journal(url)
 
-    first = _recover(tmp_path, url)
+    code, out, err = await _recover(tmp_path, url)
 
-    assert first.returncode == 1, first.stderr  # one execution could not be checked
-    assert "2 unfinished execution(s)" in first.stdout
-    assert "aaaa00000001: 1 orders journalled" in first.stdout
-    assert "nothing to do: no exposure left" in first.stdout  # alpha has no such order
-    assert "bbbb00000001" in first.stdout
-    assert "no client for venue 'kraken'" in first.stdout
+    assert code == 1, err  # one execution could not be checked
+    assert "2 unfinished execution(s)" in out
+    assert "aaaa00000001: 1 orders journalled" in out
+    assert "nothing to do: no exposure left" in out  # alpha has no such order
+    assert "bbbb00000001" in out
+    assert "no client for venue 'kraken'" in out
 
-    again = _recover(tmp_path, url)
-    assert "1 unfinished execution(s)" in again.stdout  # only the escalated one is left
-    assert again.returncode == 1
+    code, out, _ = await _recover(tmp_path, url)
+    assert "1 unfinished execution(s)" in out  # only the escalated one is left
+    assert code == 1

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fundarb.funding import HOURS_PER_YEAR, FundingSample, apr, per_hour
+from fundarb.funding.rates import HOURS_PER_YEAR, FundingSample, apr, per_hour
 from fundarb.funding.symbols import Listing, canonical_symbol, parse_listing
 
 H = timedelta(hours=1)

@@ -291,9 +291,9 @@ async def test_from_result_of_a_filled_market_order() -> None:
     assert leg.client_order_ids == result.client_order_ids
     assert leg.retries == len(result.client_order_ids) - 1
     assert leg.elapsed_ms == result.elapsed_s * 1000
-    # what the result does not carry
-    assert (leg.decision_price, leg.limit_price) == (None, None)
-    assert (leg.time_to_ack_ms, leg.time_to_fill_ms) == (None, None)
+    # the ask it was sized at, and the IOC bound 0.5 % past it
+    assert (leg.decision_price, leg.limit_price) == (D("50000.0"), D("50250.0"))
+    assert (leg.time_to_ack_ms, leg.time_to_fill_ms) == (0.0, 0.0)  # no venue latency
 
 
 async def test_from_result_of_a_partial_fill() -> None:

@@ -1,7 +1,10 @@
 """What a leg's fills cost: VWAP, fees, maker and taker quantities.
 
 Exact from the venue's own fill records when it lists them; otherwise from each order's
-reported average price and, for fees, the venue's fee rates (flagged as estimated).
+reported average price and, for fees, the venue's fee rates (flagged as estimated). Without
+fill records, market and IOC fills are taker, post-only fills maker, and a limit order's
+fills are taker up to what its placement answer reported filled (it crossed on arrival),
+maker after.
 """
 
 from __future__ import annotations
@@ -56,8 +59,12 @@ async def leg_costs(run: LegRunner) -> LegCosts:
         if price is None:
             return LegCosts(None, _ZERO, True, _ZERO, _ZERO)
         value += price * order.filled
-        if order.kind in (OrderKind.LIMIT, OrderKind.POST_ONLY):
+        if order.kind is OrderKind.POST_ONLY:
             maker += order.filled
+        elif order.kind is OrderKind.LIMIT:
+            taken = min(run.taken_on_arrival.get(order.client_order_id, _ZERO), order.filled)
+            taker += taken
+            maker += order.filled - taken
         else:
             taker += order.filled
     schedule = await run.gateway.fee_schedule(run.symbol) if filled > 0 else None

@@ -11,6 +11,11 @@ venue, and keeps the execution invariants of design notes §3 for it:
 - a cancel is confirmed (a final status read back) before anything replaces the order,
   and what filled is corroborated against the position, which sees late fills first;
 - what is still to do is always ``target - filled`` as the venue reports it.
+
+It also notes, on the event loop's clock and at no extra venue call, when the leg's first
+order was handed to the venue (``sent_at``), when the venue first accepted one of its
+orders (``acked_at``) and when its filled quantity last rose (``filled_at``), and how many
+sends were retried under the same client order id (``resends``).
 """
 
 from __future__ import annotations
@@ -93,6 +98,15 @@ class LegRunner:
         self.blind = False  # a fill may be unreported and the position could not be read
         self.first_send_ns: int | None = None  # perf_counter_ns of the first send (skew)
         self.first_answer_ns: int | None = None  # perf_counter_ns of the first answer
+        # loop-clock times for the leg's record (seconds; see the module docstring)
+        self.sent_at: float | None = None  # the first order handed to the venue client
+        self.acked_at: float | None = None  # the first order the venue's answer accepted
+        self.filled_at: float | None = None  # the filled quantity last seen to rise
+        self.resends = 0  # sends retried under the same client order id
+        # client order id -> quantity a limit order filled on arrival (in its placement
+        # answer): it took liquidity; what fills later, while it rests, is made
+        self.taken_on_arrival: dict[str, Decimal] = {}
+        self._seen_filled = _ZERO  # the filled quantity at ``filled_at``
 
     def hurry(self) -> None:
         """End passive waits now: the other legs of a hedge have run ahead of this one."""
@@ -163,12 +177,15 @@ class LegRunner:
             self._log(logging.ERROR, "exec.order.not_journaled", order, error=exc)
             return order
         for try_number in range(1, self.config.send_attempts + 1):
+            if self.sent_at is None:
+                self.sent_at = asyncio.get_running_loop().time()
             try:
                 answer = await self._place(order)
             except FundarbError as exc:  # classified: every client error lands in one of three
                 verdict = classify_error(exc)
                 if verdict is ErrorClass.RETRYABLE and try_number < self.config.send_attempts:
                     self._log(logging.WARNING, "exec.order.retry", order, error=exc)
+                    self.resends += 1
                     await asyncio.sleep(_backoff(exc, self.config.retry_backoff_s * try_number))
                     continue
                 if verdict is ErrorClass.AMBIGUOUS:
@@ -218,6 +235,7 @@ class LegRunner:
     def _take_answer(self, order: TrackedOrder, answer: PlaceAnswer) -> None:
         if self.first_answer_ns is None:
             self.first_answer_ns = time.perf_counter_ns()
+        answered_at = asyncio.get_running_loop().time()
         if answer.order_id:
             order.order_id = answer.order_id
         if answer.filled is not None:
@@ -232,8 +250,14 @@ class LegRunner:
                 reason=answer.reject_reason,
                 message=answer.message,
             )
+            self._note_fills(answered_at)
             return
         self._apply_status(order, answer)
+        if self.acked_at is None and order.state is not OrderState.REJECTED:
+            self.acked_at = answered_at
+        if order.kind is OrderKind.LIMIT and order.filled > 0:
+            self.taken_on_arrival[order.client_order_id] = order.filled
+        self._note_fills(answered_at)
         self._log(
             logging.INFO,
             "exec.order.ack",
@@ -272,6 +296,7 @@ class LegRunner:
         if view is not None:
             before = order.filled
             order.apply(view)
+            self._note_fills()
             if order.filled != before:
                 await self._note(EntryKind.FILL, order, quantity=order.filled)
 
@@ -303,6 +328,7 @@ class LegRunner:
             else:
                 if answer.filled is not None:
                     order.ledger.observe(answer.filled)
+                    self._note_fills()
                 self._log(
                     logging.INFO,
                     "exec.cancel",
@@ -342,6 +368,7 @@ class LegRunner:
                 order.move(OrderState.REJECTED, "never reached the venue (not found by its id)")
             else:
                 order.apply(view)
+                self._note_fills()
                 if order.state in (OrderState.UNKNOWN, OrderState.NEW):  # it exists
                     order.move(OrderState.ACKNOWLEDGED)
             await self._note(
@@ -392,6 +419,7 @@ class LegRunner:
             if room > 0:
                 take = min(room, missing)
                 order.ledger.observe(order.filled + take)
+                self._note_fills()
                 missing -= take
                 self._log(logging.WARNING, "exec.fill.late", order, added=take)
                 await self._note(EntryKind.FILL, order, quantity=order.filled, detail="late")
@@ -409,6 +437,13 @@ class LegRunner:
             if order.state.is_open and order.state not in (OrderState.UNKNOWN, OrderState.NEW):
                 await self.cancel(order)
         await self.corroborate()
+
+    def _note_fills(self, now: float | None = None) -> None:
+        """Remember the loop time at which the leg's filled quantity was seen to rise."""
+        filled = self.filled
+        if filled > self._seen_filled:
+            self._seen_filled = filled
+            self.filled_at = asyncio.get_running_loop().time() if now is None else now
 
     async def _note(
         self,

@@ -73,7 +73,19 @@ _CORE_METHODS = (
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ExecutionResult:
-    """What an execution did. ``slippage_pct`` is against the arrival mid; positive is cost."""
+    """What an execution did. ``slippage_pct`` is against the arrival mid; positive is cost.
+
+    ``decision_price`` is the book price the leg was decided and sized at: the touch on the
+    side to trade (the ask for a buy) of the arrival book. ``limit_prices`` are the prices
+    of the orders sent, one per client order id (None for a market order; an IOC's is its
+    price bound).
+    Times are seconds of the event loop's clock from the leg's first send:
+    ``time_to_ack_s`` to the first answer that accepted an order (None when no answer did,
+    e.g. an order found only by lookup after a timeout), ``time_to_fill_s`` to the moment
+    the filled quantity was last seen to rise (None when nothing filled); both include any
+    retries and re-prices before them. ``send_retries`` counts sends repeated under the same
+    client order id after a retryable failure (new orders are in ``client_order_ids``).
+    """
 
     execution_id: str
     venue: str
@@ -98,6 +110,11 @@ class ExecutionResult:
     unresolved_orders: tuple[str, ...]  # client order ids of unknown fate: escalate
     open_orders: tuple[str, ...]  # client order ids we could not cancel: escalate
     elapsed_s: float
+    decision_price: Decimal | None = None
+    limit_prices: tuple[Decimal | None, ...] = ()
+    time_to_ack_s: float | None = None
+    time_to_fill_s: float | None = None
+    send_retries: int = 0
 
 
 class OrderExecutor:
@@ -235,7 +252,13 @@ class OrderExecutor:
                 exchange_client, request.symbol, request.side, request.urgency, target
             )
         return PreparedLeg(
-            run=run, book=book, request=request, mode=chosen, reason=reason, started=started
+            run=run,
+            book=book,
+            request=request,
+            mode=chosen,
+            reason=reason,
+            started=started,
+            decision_price=reference,
         )
 
     async def run(self, leg: PreparedLeg) -> ExecutionResult:
@@ -295,9 +318,7 @@ class OrderExecutor:
 
     async def report(self, leg: PreparedLeg, outcome: Outcome) -> ExecutionResult:
         """The result of a traded leg: fills, fees, slippage (reads the venue's fills)."""
-        return await self._result(
-            leg.run, leg.request, leg.mode, leg.reason, leg.book, outcome, leg.started
-        )
+        return await self._result(leg, outcome)
 
     # -- results ----------------------------------------------------------------------------
 
@@ -344,19 +365,11 @@ class OrderExecutor:
             elapsed_s=asyncio.get_running_loop().time() - started,
         )
 
-    async def _result(
-        self,
-        run: LegRunner,
-        request: _Request,
-        mode: ExecutionMode,
-        reason: str,
-        book: OrderBook,
-        outcome: Outcome,
-        started: float,
-    ) -> ExecutionResult:
+    async def _result(self, leg: PreparedLeg, outcome: Outcome) -> ExecutionResult:
+        run = leg.run
         costs = await leg_costs(run)
         filled = run.filled
-        mid = book.mid
+        mid = leg.book.mid
         slippage = None
         if costs.vwap is not None and mid:
             slippage = (costs.vwap - mid) / mid * run.side.sign
@@ -375,8 +388,8 @@ class OrderExecutor:
             fill_price=costs.vwap,
             arrival_mid=mid,
             slippage_pct=slippage,
-            execution_mode_used=mode,
-            mode_reason=reason,
+            execution_mode_used=leg.mode,
+            mode_reason=leg.reason,
             fallback_used=outcome.fallback_used,
             order_ids=tuple(o.order_id for o in run.orders if o.order_id),
             client_order_ids=tuple(o.client_order_id for o in run.orders),
@@ -389,7 +402,12 @@ class OrderExecutor:
             open_orders=tuple(
                 o.client_order_id for o in run.open_orders if o.client_order_id not in unresolved
             ),
-            elapsed_s=asyncio.get_running_loop().time() - started,
+            elapsed_s=asyncio.get_running_loop().time() - leg.started,
+            decision_price=leg.decision_price,
+            limit_prices=tuple(o.price for o in run.orders),
+            time_to_ack_s=_since(run.sent_at, run.acked_at),
+            time_to_fill_s=_since(run.sent_at, run.filled_at),
+            send_retries=run.resends,
         )
         log_event(
             logger,
@@ -417,6 +435,7 @@ class PreparedLeg:
     mode: ExecutionMode
     reason: str
     started: float
+    decision_price: Decimal | None = None  # the book price the leg was sized at
 
 
 @dataclass(frozen=True, slots=True)
@@ -429,6 +448,13 @@ class _Request:
     timeout_s: float
     urgency: Urgency
     reduce_only: bool
+
+
+def _since(start: float | None, end: float | None) -> float | None:
+    """Seconds from ``start`` to ``end`` (loop clock), or None when either is unknown."""
+    if start is None or end is None:
+        return None
+    return max(end - start, 0.0)
 
 
 def _validate(

@@ -48,9 +48,13 @@ class LegRecord:
     """One leg (or one adjustment of a leg) of an execution.
 
     ``quantity`` is the base quantity asked, ``filled_quantity`` what filled; ``fill_price``
-    is the VWAP of the fills; ``limit_price`` is None for a market order and when unknown.
+    is the VWAP of the fills; ``decision_price`` the book price the leg was decided and
+    sized at; ``limit_price`` the price of the leg's first order, None for a market order
+    and when unknown. ``time_to_ack_ms`` and ``time_to_fill_ms`` run from the leg's first
+    send to its first acknowledgement and to the last rise in its filled quantity.
     ``slippage_bps`` (fill VWAP against ``arrival_mid``, positive is cost) is computed from
-    the prices when not given. ``retries`` counts the orders sent after the first one.
+    the prices when not given. ``retries`` counts the orders sent after the first one and
+    the sends repeated under the same client order id.
     ``index`` is the leg's position in the execution; adjustments share their leg's index
     and differ by ``role`` (see :data:`LEG_ROLES`).
     """
@@ -112,12 +116,11 @@ class LegRecord:
     ) -> LegRecord:
         """The record of one :class:`ExecutionResult`.
 
-        The result carries no decision price, no limit price and no acknowledgement or fill
-        times, so ``decision_price``, ``limit_price``, ``time_to_ack_ms`` and
-        ``time_to_fill_ms`` are None; ``elapsed_ms`` is the executor's whole time for the
-        leg, and ``retries`` is the number of orders sent after the first (re-prices,
-        ladder rungs, the fallback; a send retried under the same client order id is not
-        visible in the result).
+        ``limit_price`` is the price of the first order sent (the full list is the result's
+        ``limit_prices``); the times are the result's seconds in milliseconds, None where
+        the result has none; ``elapsed_ms`` is the executor's whole time for the leg.
+        ``retries`` is the number of orders sent after the first (re-prices, ladder rungs,
+        the fallback) plus the sends retried under the same client order id.
         """
         slippage = result.slippage_pct
         return cls(
@@ -128,13 +131,17 @@ class LegRecord:
             quantity=result.target_quantity,
             filled_quantity=result.filled_quantity,
             arrival_mid=result.arrival_mid,
+            decision_price=result.decision_price,
+            limit_price=result.limit_prices[0] if result.limit_prices else None,
             fill_price=result.fill_price,
             maker_quantity=result.maker_quantity,
             taker_quantity=result.taker_quantity,
             fees=result.fees,
             fees_estimated=result.fees_estimated,
+            time_to_ack_ms=_ms(result.time_to_ack_s),
+            time_to_fill_ms=_ms(result.time_to_fill_s),
             elapsed_ms=result.elapsed_s * 1000,
-            retries=max(len(result.client_order_ids) - 1, 0),
+            retries=max(len(result.client_order_ids) - 1, 0) + result.send_retries,
             slippage_bps=slippage * _BPS if slippage is not None else None,
             index=index,
             role=role,
@@ -276,8 +283,8 @@ class ExecutionRecord:
         defaults to the legs' symbols (joined with ``/`` when they differ); a result aborted
         before any leg was planned names none, so pass it then (else ``ValueError``).
         ``slippage_pct`` is the result's ``total_slippage_usd`` over the entries' filled
-        notional at their arrival mids; ``leg_skew_ms`` is ``send_skew_ms``. Per-leg ack
-        and fill times are not in the result (None).
+        notional at their arrival mids; ``leg_skew_ms`` is ``send_skew_ms``. Each leg's
+        figures are as in :meth:`LegRecord.from_result`.
         """
         legs: list[LegRecord] = []
         for report in result.legs:
@@ -506,6 +513,10 @@ def _milliseconds(value: object, name: str) -> float | None:
     ):
         raise ValueError(f"{name} must be a finite number of ms, zero or more, got {value!r}")
     return float(value)
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000
 
 
 def _count(value: object, name: str) -> int:
