@@ -98,6 +98,12 @@ EXPORTED = {
         "normalize_status",
         "parse_side",
     ],
+    "fundarb.venues.ccxt": [
+        "AccountRateLimiter",
+        "BadPayloadError",
+        "CcxtExchangeClient",
+        "Priority",
+    ],
     "fundarb.venues.sim": [
         "Capture",
         "Fault",
