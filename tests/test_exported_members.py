@@ -104,6 +104,12 @@ EXPORTED = {
         "CcxtExchangeClient",
         "Priority",
     ],
+    "fundarb.venues.simex": [
+        "ServerAddress",
+        "binanceusdm_client",
+        "create_app",
+        "serve",
+    ],
     "fundarb.venues.sim": [
         "Capture",
         "Fault",

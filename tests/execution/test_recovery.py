@@ -192,6 +192,9 @@ async def test_recovery_reports_and_is_idempotent(store: Store, tmp_path: Path) 
     assert first.executions[0].exposure  # it found the long leg on a
     assert "flattened" in first.executions[0].action
     assert first.executions[0].fills_recorded >= 1  # a's fill, which the journal never saw
+    # the crashed process never applied its journal to the orders table: recovery did
+    crashed = [o for o in await store.load_orders() if o.venue in ("a", "b")]
+    assert {o.venue for o in crashed} >= {"a"}
     assert second.lines() == ["nothing to recover: every journalled execution ended"]
     _assert_safe(a, b)
 

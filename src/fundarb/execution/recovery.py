@@ -92,6 +92,12 @@ async def recover(
         entries = [e for e in await journal.entries() if e.execution_id.startswith(root)]
         recovered = await _recover_one(root, entries, clients, closer, journal.store)
         report.executions.append(recovered)
+        try:  # the crashed process may not have applied these to the orders table
+            await journal.sync_orders(entries)
+        except FundarbError as exc:
+            log_event(
+                logger, logging.ERROR, "recovery.orders_unsynced", execution_id=root, error=exc
+            )
         if recovered.problems:
             # not every order could be checked: the execution stays unfinished, so the next
             # start (or `fundarb recover`) tries again, and someone has to look

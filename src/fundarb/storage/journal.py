@@ -3,7 +3,9 @@
 Each entry is one row of the ``journal`` table: the intent (execution id, leg, client order id,
 venue, symbol, side, quantity, reduce-only) is committed before the order leaves; the
 acknowledgement, fills, cancel and the execution's outcome are appended as they happen.
-Recovery reads it back to find executions a crash interrupted.
+Recovery reads it back to find executions a crash interrupted. The ``orders`` table (one row
+per order, its state and filled quantity) is kept from these entries in the same transaction
+(see :mod:`fundarb.storage.orders`).
 
 If the database cannot be written, the entries go to a local spool file (JSON lines,
 fsync'd) and are written to the database later by :meth:`Journal.flush_spool`: the intent is
@@ -29,6 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from fundarb.concurrency import finish_shielded
 from fundarb.errors import StorageError
 from fundarb.logs import log_event
+from fundarb.storage.orders import write_orders
 from fundarb.storage.store import Store
 from fundarb.storage.tables import journal
 from fundarb.storage.url import data_dir
@@ -48,6 +51,7 @@ class EntryKind(StrEnum):
 
 
 _DURABLE_AT_ONCE = frozenset({EntryKind.INTENT, EntryKind.OUTCOME})
+_ORDERS_BACKLOG = 256  # entries held back from the orders table at most
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -99,6 +103,10 @@ class Journal:
         )
         self._pending: list[JournalEntry] = []
         self._lock = asyncio.Lock()
+        # committed entries not yet applied to the ``orders`` table: applying them costs
+        # statements, so an intent commit (on the path before orders leave) leaves them for
+        # the next commit that is not (the outcome, an explicit flush, the spool)
+        self._orders_behind: list[JournalEntry] = []
 
     async def append(self, entry: JournalEntry) -> None:
         """Journal ``entry``.
@@ -125,8 +133,9 @@ class Journal:
             batch, self._pending = self._pending, []
             if not batch:
                 return
+            orders = until is None or until.kind is not EntryKind.INTENT
             try:  # a cancel never interrupts a commit halfway (and leaves the file locked)
-                await finish_shielded(self._write(batch))
+                await finish_shielded(self._write(batch, orders=orders))
             except (SQLAlchemyError, OSError) as exc:
                 first = batch[0]
                 log_event(
@@ -181,16 +190,33 @@ class Journal:
         return len(lines)
 
     async def _write_back(self, entries: list[JournalEntry]) -> None:
-        await self._write(entries)
+        await self._write(entries, orders=True)
         self.spool_path.write_text("")  # in the same shielded step: committed means emptied
 
-    async def _write(self, entries: list[JournalEntry]) -> None:
+    async def sync_orders(self, entries: list[JournalEntry]) -> None:
+        """Apply ``entries`` (already in the journal) to the ``orders`` table: recovery does
+        this for an execution a crash interrupted before its orders were applied. Safe to
+        repeat: intents insert once, fills and states only move forward."""
+        try:
+            async with self.store.engine.begin() as connection:
+                await write_orders(connection, entries)
+        except (SQLAlchemyError, OSError) as exc:
+            raise StorageError(f"the orders table could not be updated: {exc}") from exc
+
+    async def _write(self, entries: list[JournalEntry], *, orders: bool) -> None:
+        """Insert ``entries``; with ``orders`` (or a long backlog), also bring the ``orders``
+        table up to date with every entry committed so far, in the same transaction."""
         rows = [
             {k: v for k, v in asdict(e).items() if k != "seq"} | {"kind": e.kind.value}
             for e in entries
         ]
+        behind = [*self._orders_behind, *entries]
+        apply = orders or len(behind) >= _ORDERS_BACKLOG
         async with self.store.engine.begin() as connection:
             await connection.execute(insert(journal), rows)
+            if apply:
+                await write_orders(connection, behind)
+        self._orders_behind = [] if apply else behind
 
     def _spool(self, entries: list[JournalEntry]) -> None:
         try:

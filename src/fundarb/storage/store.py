@@ -40,6 +40,7 @@ from fundarb.storage.funding import (
     save_samples,
 )
 from fundarb.storage.ledger import load_incidents, save_fills, save_incidents
+from fundarb.storage.orders import OrderRow, load_orders
 from fundarb.storage.url import resolve_database_url, safe_url
 
 if TYPE_CHECKING:
@@ -130,6 +131,16 @@ class Store:
     async def load_incidents(self, *, unresolved_only: bool = False) -> list[Incident]:
         try:
             return await load_incidents(self, unresolved_only=unresolved_only)
+        except SQLAlchemyError as exc:
+            raise StorageError(f"cannot read from {self.name}: {_reason(exc)}") from exc
+
+    # -- orders (kept from the journal) -----------------------------------------------------
+
+    async def load_orders(self, execution_id: str | None = None) -> list[OrderRow]:
+        """The orders the journal recorded (of one execution, or all), oldest first, with
+        their latest known state and filled quantity; quantities and prices exact."""
+        try:
+            return await load_orders(self, execution_id)
         except SQLAlchemyError as exc:
             raise StorageError(f"cannot read from {self.name}: {_reason(exc)}") from exc
 
