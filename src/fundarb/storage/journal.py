@@ -104,8 +104,9 @@ class Journal:
         self._pending: list[JournalEntry] = []
         self._lock = asyncio.Lock()
         # committed entries not yet applied to the ``orders`` table: applying them costs
-        # statements, so an intent commit (on the path before orders leave) leaves them for
-        # the next commit that is not (the outcome, an explicit flush, the spool)
+        # three statements, so the commits an execution waits on (intents, outcome) leave
+        # them for a batch: every _ORDERS_BACKLOG entries, an explicit flush(), the spool's
+        # write-back, and recovery (sync_orders)
         self._orders_behind: list[JournalEntry] = []
 
     async def append(self, entry: JournalEntry) -> None:
@@ -126,14 +127,23 @@ class Journal:
 
     async def flush(self, *, until: JournalEntry | None = None) -> None:
         """Commit every pending entry (database, else spool). With ``until``: nothing to do
-        if a concurrent commit already took that entry."""
+        if a concurrent commit already took that entry. Without it (an explicit flush), the
+        ``orders`` table is brought up to date too."""
         async with self._lock:
             if until is not None and not any(e is until for e in self._pending):
                 return  # a concurrent flush committed ours with its own
             batch, self._pending = self._pending, []
             if not batch:
+                if until is None and self._orders_behind:
+                    behind = self._orders_behind
+                    try:
+                        await finish_shielded(self.sync_orders(behind))
+                    except StorageError as exc:  # kept: the next flush tries again
+                        log_event(logger, logging.WARNING, "journal.orders_behind", error=exc)
+                    else:
+                        self._orders_behind = self._orders_behind[len(behind) :]
                 return
-            orders = until is None or until.kind is not EntryKind.INTENT
+            orders = until is None  # an explicit flush; not the commits executions wait on
             try:  # a cancel never interrupts a commit halfway (and leaves the file locked)
                 await finish_shielded(self._write(batch, orders=orders))
             except (SQLAlchemyError, OSError) as exc:
