@@ -13,16 +13,13 @@ outage starts when venue ``a`` receives its first order: the orders are in fligh
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from decimal import Decimal as D
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-import asyncpg
 import pytest
 from sqlalchemy import func, select
 
@@ -37,114 +34,11 @@ from fundarb.storage.tables import execution_legs, executions
 from fundarb.venues.orders import OrderResult
 from fundarb.venues.sim import SimConfig, SimulatedExchange
 from tests.conftest import BOOK, BTC, btc_symbol
-from tests.storage.conftest import PG_ADMIN
+from tests.storage.outages import Outage
 
 pytestmark = pytest.mark.looptime(False)  # real sockets, files and locks: real time
 
 Q = D("0.5")
-SQLITE_BUSY_TIMEOUT_S = 0.2  # how long a write waits for the lock before it gives up
-
-
-class Outage(Protocol):
-    """A database that can be taken down and brought back (both idempotent)."""
-
-    url: str
-    down: bool
-
-    async def begin(self) -> None: ...
-
-    async def end(self) -> None: ...
-
-
-class PostgresOutage:
-    """No new connections to the database, and every open one terminated."""
-
-    def __init__(self, admin: asyncpg.Connection, name: str) -> None:
-        self.admin = admin
-        self.name = name
-        self.url = f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}"
-        self.down = False
-
-    async def begin(self) -> None:
-        if self.down:
-            return
-        self.down = True
-        await self.admin.execute(f'ALTER DATABASE "{self.name}" WITH ALLOW_CONNECTIONS false')
-        # the 5 s timeout: wait until each backend has really exited, not just been signalled
-        await self.admin.execute(
-            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
-            "WHERE datname = $1 AND pid <> pg_backend_pid()",
-            self.name,
-        )
-
-    async def end(self) -> None:
-        await self.admin.execute(f'ALTER DATABASE "{self.name}" WITH ALLOW_CONNECTIONS true')
-        self.down = False
-
-
-class SqliteOutage:
-    """Another connection holds the database's write lock (``BEGIN EXCLUSIVE``)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.url = f"sqlite:///{path}?timeout={SQLITE_BUSY_TIMEOUT_S}"
-        self.down = False
-        self._holder: sqlite3.Connection | None = None
-
-    async def begin(self) -> None:
-        if self.down:
-            return
-        self.down = True
-        # in a thread: a write of ours in flight must finish (on its own thread) before the
-        # lock is ours, and the loop must not be blocked meanwhile
-        self._holder = await asyncio.to_thread(self._lock)
-
-    def _lock(self) -> sqlite3.Connection:
-        holder = sqlite3.connect(
-            self.path, timeout=5, isolation_level=None, check_same_thread=False
-        )
-        holder.execute("BEGIN EXCLUSIVE")
-        return holder
-
-    async def end(self) -> None:
-        holder, self._holder = self._holder, None
-        if holder is not None:
-            holder.close()  # rolls the locking transaction back; the lock is released
-        self.down = False
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def outage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Outage]:
-    """A fresh, migrated database of each kind that a test can take down; always brought
-    back up (and, PostgreSQL, dropped) afterwards, whatever the test did."""
-    if request.param == "sqlite":
-        lite = SqliteOutage(tmp_path / "fundarb.db")
-        async with Store.open(lite.url) as store:
-            await store.upgrade()
-        try:
-            yield lite
-        finally:
-            await lite.end()
-        return
-    try:
-        admin = await asyncpg.connect(
-            PG_ADMIN.replace("postgresql+asyncpg://", "postgresql://"), timeout=5
-        )
-    except (OSError, asyncpg.PostgresError) as exc:
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN}: {exc}")
-    name = f"fundarb_test_{uuid.uuid4().hex[:12]}"
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    pg = PostgresOutage(admin, name)
-    try:
-        async with Store.open(pg.url) as store:
-            await store.upgrade()
-        yield pg
-    finally:
-        try:
-            await pg.end()
-        finally:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await admin.close()
 
 
 class OutageVenue(SimulatedExchange):

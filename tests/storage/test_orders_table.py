@@ -6,14 +6,12 @@ back."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 from pathlib import Path
 
-import asyncpg
 import pytest
 from sqlalchemy import func, select
 
@@ -28,13 +26,8 @@ from fundarb.storage.tables import journal as journal_table
 from fundarb.venues.orders import OrderStatus, normalize_status
 from fundarb.venues.sim import Fault, SimulatedExchange
 from tests.conftest import BOOK, BTC, static_venue
-from tests.storage.conftest import PG_ADMIN
-from tests.storage.test_database_down import (
-    Outage,
-    OutageVenue,
-    PostgresOutage,
-    SqliteOutage,
-)
+from tests.storage.outages import Outage
+from tests.storage.test_database_down import OutageVenue
 
 pytestmark = pytest.mark.looptime(False)  # real sockets and files: real time
 
@@ -438,40 +431,6 @@ async def test_a_two_leg_execution_leaves_the_venues_orders_in_the_table(
 
 
 # -- the database down ----------------------------------------------------------------------------
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def outage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Outage]:
-    """A fresh, migrated database of each kind that a test can take down (the technique of
-    ``test_database_down``); always brought back up, and dropped, afterwards."""
-    if request.param == "sqlite":
-        lite = SqliteOutage(tmp_path / "fundarb.db")
-        async with Store.open(lite.url) as store:
-            await store.upgrade()
-        try:
-            yield lite
-        finally:
-            await lite.end()
-        return
-    try:
-        admin = await asyncpg.connect(
-            PG_ADMIN.replace("postgresql+asyncpg://", "postgresql://"), timeout=5
-        )
-    except (OSError, asyncpg.PostgresError) as exc:
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN}: {exc}")
-    name = f"fundarb_test_{uuid.uuid4().hex[:12]}"
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    pg = PostgresOutage(admin, name)
-    try:
-        async with Store.open(pg.url) as store:
-            await store.upgrade()
-        yield pg
-    finally:
-        try:
-            await pg.end()
-        finally:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await admin.close()
 
 
 def spooled(journal: Journal) -> list[JournalEntry]:
