@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from fundarb.config import Config
 from fundarb.funding.api import create_app
+from fundarb.funding.rates import FundingSample
 from fundarb.funding.service import RatesService, open_venues
 from fundarb.funding.simworld import WorldConfig
 from fundarb.storage import Store
@@ -225,3 +226,37 @@ async def test_a_failing_venue_is_degraded_and_the_others_carry_on(tmp_path: Pat
         found = (await http.get("/opportunities", params={"limit": "1000"})).json()
         assert found
         assert all("beta" not in (o["long_venue"], o["short_venue"]) for o in found)
+
+
+async def test_history_in_the_store_blends_into_the_expected_rate(tmp_path: Path) -> None:
+    async with _service(tmp_path) as service:
+        assert service.store is not None
+        past = [
+            FundingSample(
+                venue=venue,
+                symbol="BTC",
+                venue_symbol=listed,
+                rate=Decimal("0.0001"),
+                interval=timedelta(hours=8),
+                funding_time=START - timedelta(hours=8 * k),
+                collected_at=START - timedelta(hours=8 * k),
+            )
+            for venue, listed in (("alpha", "BTCUSDT"), ("beta", "BTC/USDT:USDT"))
+            for k in range(1, 6)
+        ]
+        await service.store.save_samples(past, source="test")
+        await service.collect()
+
+        found = await service.opportunities(filters=None)
+
+    legs = [
+        leg
+        for o in found
+        if o.symbol == "BTC"
+        for leg in (o.long_leg, o.short_leg)
+        if leg.venue in ("alpha", "beta")
+    ]
+    assert legs
+    for leg in legs:
+        assert leg.history_per_hour == Decimal("0.0001") / 8
+        assert 0 < leg.current_weight < 1  # the print and the history, blended

@@ -339,11 +339,14 @@ class RatesService:
     ) -> dict[tuple[str, str], Decimal] | None:
         if self.store is None:
             return None
-        since = self.clock() - timedelta(hours=hours)
+        now = self.clock()
+        since = now - timedelta(hours=hours)
         means: dict[tuple[str, str], Decimal] = {}
         for key in {(s.venue, s.symbol) for s in samples}:
             history = await self.store.load_samples(venue=key[0], symbol=key[1], since=since)
-            settled = [s for s in history if s.collected_at >= s.funding_time]
+            # funding times already past: imported prints, and the last rate collected before
+            # each settlement (what the venue then paid)
+            settled = [s for s in history if s.funding_time <= now]
             if len(settled) >= 2:
                 means[key] = funding_stats(settled).mean_rate_per_hour
         return means
