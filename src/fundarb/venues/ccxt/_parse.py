@@ -190,10 +190,9 @@ def parse_book(symbol: str, raw: object, levels: int, contract_size: Decimal) ->
 
 
 def _status(order: Mapping[str, Any], info: Mapping[str, Any], filled: Decimal) -> OrderStatus:
-    venue_status = normalize_status(info.get("status"))
-    if venue_status is not OrderStatus.UNKNOWN:
-        return venue_status
-    status = normalize_status(order.get("status"))
+    status = normalize_status(info.get("status"))
+    if status is OrderStatus.UNKNOWN:
+        status = normalize_status(order.get("status"))
     if status is OrderStatus.NEW and filled > 0:
         return OrderStatus.PARTIALLY_FILLED
     return status

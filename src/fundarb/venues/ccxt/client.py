@@ -39,6 +39,7 @@ from fundarb.errors import (
     UnknownSymbolError,
     VenueError,
 )
+from fundarb.funding.collectors.redact import redact
 from fundarb.logs import log_event
 from fundarb.numbers import to_positive_decimal
 from fundarb.venues.accounts import Balance, Position
@@ -61,6 +62,7 @@ from fundarb.venues.ccxt._parse import (
     timestamp,
 )
 from fundarb.venues.ccxt.limiter import AccountRateLimiter, Priority
+from fundarb.venues.ccxt.streams import DEFAULT_STALE_AFTER_S, BookStreams
 from fundarb.venues.markets import FeeSchedule, FundingRate, MarketSpec
 from fundarb.venues.orders import (
     Fill,
@@ -87,6 +89,25 @@ _DEFAULT_INTERVAL = timedelta(hours=8)
 _ZERO = Decimal(0)
 
 
+class _RedactCredentials(logging.Filter):
+    """Hides the credentials of every client's exchange in ccxt's own log records: ccxt
+    logs each request's headers at DEBUG, the API key among them (``X-MBX-APIKEY``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        hidden = redact(message, self.secrets)
+        if hidden != message:
+            record.msg, record.args = hidden, None
+        return True
+
+
+_REDACT = _RedactCredentials()
+
+
 def _account_key(exchange: Any) -> str:
     """An opaque per-account key: the venue and a digest of the API key (never the key)."""
     api_key = getattr(exchange, "apiKey", None) or ""
@@ -111,6 +132,7 @@ class CcxtExchangeClient:
         venue: str | None = None,
         limiter: AccountRateLimiter | None = None,
         client_id_prefix: str = "fa",
+        streams: BookStreams | None = None,
     ) -> None:
         venue = venue if venue is not None else getattr(exchange, "id", None)
         if not isinstance(venue, str) or not venue.strip():
@@ -130,6 +152,13 @@ class CcxtExchangeClient:
         self._symbol_of_order: dict[str, str] = {}
         self._symbol_of_client_id: dict[str, str] = {}
         self._client_id_of_order: dict[str, str] = {}
+        # -- websocket books (streams.py): served when fresh, REST otherwise --
+        self._streams = streams
+        self._owns_streams = False
+        _REDACT.secrets.update(self._secrets())
+        ccxt_logger = getattr(exchange, "logger", None)
+        if isinstance(ccxt_logger, logging.Logger):
+            ccxt_logger.addFilter(_REDACT)  # once: a logger keeps one of each filter
 
     @classmethod
     def create(
@@ -140,11 +169,17 @@ class CcxtExchangeClient:
         secret: str | None = None,
         password: str | None = None,
         options: Mapping[str, Any] | None = None,
+        use_websockets: bool = False,
+        stale_after_s: float = DEFAULT_STALE_AFTER_S,
         **config: Any,
     ) -> CcxtExchangeClient:
         """Build the ccxt ``async_support`` exchange ``exchange_id`` with these credentials;
-        the client owns it (``async with`` the client to close it)."""
-        module = importlib.import_module("ccxt.async_support")
+        the client owns it (``async with`` the client to close it).
+
+        ``use_websockets``: build ccxt.pro's exchange instead and serve books from websocket
+        streams (started by ``async with``) while they are fresh (an update within
+        ``stale_after_s``), over REST otherwise."""
+        module = importlib.import_module("ccxt.pro" if use_websockets else "ccxt.async_support")
         factory = getattr(module, exchange_id, None) if exchange_id.isidentifier() else None
         if factory is None:
             raise ConfigError(f"ccxt has no exchange {exchange_id!r}")
@@ -155,12 +190,19 @@ class CcxtExchangeClient:
             settings["options"] = dict(options)
         client = cls(factory(settings))
         client._owns_exchange = True
+        if use_websockets:
+            client._streams = BookStreams(
+                client._exchange, venue=client._venue, stale_after_s=stale_after_s
+            )
+            client._owns_streams = True
         return client
 
     def __repr__(self) -> str:  # never the exchange: it holds the credentials
         return f"CcxtExchangeClient(venue={self._venue!r})"
 
     async def __aenter__(self) -> Self:
+        if self._streams is not None and self._owns_streams:
+            self._streams.start()
         return self
 
     async def __aexit__(
@@ -172,7 +214,9 @@ class CcxtExchangeClient:
         await self.close()
 
     async def close(self) -> None:
-        """Close the exchange if this client built it."""
+        """Close the exchange if this client built it (and its book streams first)."""
+        if self._streams is not None and self._owns_streams:
+            await self._streams.stop()
         if self._owns_exchange:
             await self._exchange.close()
 
@@ -201,6 +245,10 @@ class CcxtExchangeClient:
                 symbol=str(symbol),
             )
         market, spec = await self._market(symbol)
+        if self._streams is not None:  # websocket book if fresh (streams.py), else REST
+            streamed = self._streams.book(spec.symbol, levels, spec.contract_size)
+            if streamed is not None:
+                return streamed
         limit = levels
         if self._venue.startswith("binance") or getattr(self._exchange, "id", "").startswith(
             "binance"
@@ -259,7 +307,7 @@ class CcxtExchangeClient:
             error = failure.error
             if not isinstance(error, OrderRejectedError):
                 raise error from None
-            known = await self._find(lambda: self._exchange.fetch_order(order_id, market), spec)
+            known = await self._find(lambda: self._fetch_order(order_id, market), spec)
             reason = RejectReason.UNKNOWN_ORDER if known is None else RejectReason.ALREADY_FINAL
             if known is not None and not OrderStatus(known.status).is_final:
                 reason = RejectReason.CANCEL_REJECTED
@@ -295,7 +343,7 @@ class CcxtExchangeClient:
         """The order as the venue reports it, or None if the venue does not know the id."""
         self._check_id(order_id, "order_id")
         market, spec = await self._order_market(order_id, symbol)
-        return await self._find(lambda: self._exchange.fetch_order(order_id, market), spec)
+        return await self._find(lambda: self._fetch_order(order_id, market), spec)
 
     # -- optional capabilities --------------------------------------------------------------
 
@@ -401,6 +449,17 @@ class CcxtExchangeClient:
             raw.get("nextFundingTimestamp")
         )
         mark = exact(raw.get("markPrice"), info, "markPrice")
+        if mark is None and (getattr(self._exchange, "has", None) or {}).get("fetchMarkPrice"):
+            # OKX's funding-rate answer states no mark price: its mark-price endpoint does
+            ticker = as_mapping(
+                await self._call(
+                    lambda: self._exchange.fetch_mark_price(market),
+                    priority=Priority.POLL,
+                    symbol=market,
+                ),
+                "mark price",
+            )
+            mark = exact(ticker.get("markPrice"), info_of(ticker), "markPx")
         if rate is None or next_time is None or mark is None:
             raise BadPayloadError(
                 "funding rate: no rate, time or mark price", venue=self._venue, symbol=market
@@ -536,7 +595,7 @@ class CcxtExchangeClient:
         if reduce_only:
             params["reduceOnly"] = True
         if given is None:
-            client_order_id = f"{self._prefix}{uuid.uuid4().hex}"[:32]
+            client_order_id = self._new_client_id()
         elif isinstance(given, str) and _CLIENT_ID.match(given):
             client_order_id = given
         else:
@@ -587,7 +646,9 @@ class CcxtExchangeClient:
                 sends=True,
                 keep_ccxt=True,
             )
-            info = parse_order(raw, spec.contract_size)
+            info = parse_order(
+                _acknowledged(raw, parsed_side.value, contracts, limit_price), spec.contract_size
+            )
         except _CcxtFailure as failure:
             return await self._placement_failed(failure, spec, client_order_id, qty, limit_price)
         except BadPayloadError as exc:
@@ -686,7 +747,7 @@ class CcxtExchangeClient:
             )
         _, spec = await self._market(market)
         found = await self._find(
-            lambda: self._exchange.fetch_order(None, market, {"clientOrderId": client_order_id}),
+            lambda: self._fetch_order(None, market, client_order_id),
             spec,
             client_order_id=client_order_id,
         )
@@ -713,6 +774,36 @@ class CcxtExchangeClient:
                 return None
             raise failure.error from None
         return parse_order(raw, spec.contract_size)
+
+    def _new_client_id(self) -> str:
+        """A fresh client order id; Hyperliquid's (a cloid) must be 128 bits as 0x and hex."""
+        if getattr(self._exchange, "id", None) == "hyperliquid":
+            return f"0x{uuid.uuid4().hex}"
+        return f"{self._prefix}{uuid.uuid4().hex}"[:32]
+
+    async def _fetch_order(
+        self, order_id: str | None, market: str, client_order_id: str | None = None
+    ) -> Any:
+        """ccxt's order by its id, else by its client order id.
+
+        Bybit: ccxt's ``fetch_order`` refuses unified accounts (without ``acknowledged``),
+        sends ``orderId=None`` when looking up by client id, and its realtime endpoint lists
+        open orders only unless ``openOnly=1`` (the last 500 closed): that endpoint is read
+        directly, open orders first, by ``orderId`` or ``orderLinkId``.
+        """
+        if getattr(self._exchange, "id", None) != "bybit":
+            params = {} if order_id is not None else {"clientOrderId": client_order_id}
+            return await self._exchange.fetch_order(order_id, market, params)
+        key, value = (
+            ("orderId", order_id) if order_id is not None else ("orderLinkId", client_order_id)
+        )
+        for open_only in (0, 1):
+            rows = await self._exchange.fetch_open_orders(
+                market, None, None, {key: value, "openOnly": open_only}
+            )
+            if isinstance(rows, list) and rows:
+                return rows[0]
+        raise ccxt_module().OrderNotFound(f"bybit: no order with {key} {value}")
 
     def _remember(self, info: OrderInfo, market: str | None = None) -> OrderInfo:
         market = market or info.symbol
@@ -889,6 +980,20 @@ def _with_where(exc: BadPayloadError, symbol: str, client_order_id: str) -> BadP
     exc.symbol = exc.symbol or symbol
     exc.client_order_id = exc.client_order_id or client_order_id
     return exc
+
+
+def _acknowledged(raw: object, side: str, contracts: Decimal, price: Decimal | None) -> object:
+    """Bybit and OKX acknowledge a new order with its ids only (ccxt's amount is None): the
+    side, amount and price are what was sent; the status stays the venue's (none: UNKNOWN,
+    never assumed resting or filled) until the order is looked up."""
+    if not isinstance(raw, Mapping) or raw.get("amount") is not None:
+        return raw
+    return {
+        **raw,
+        "side": raw.get("side") or side,
+        "amount": contracts,
+        "price": raw.get("price") or price,
+    }
 
 
 def _result(info: OrderInfo, client_order_id: str) -> OrderResult:

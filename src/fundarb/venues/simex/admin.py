@@ -2,8 +2,12 @@
 
 ``POST /simex/admin/faults`` with a JSON fault (``{"kind": "rate_limit", "on":
 ["get_balance"], "count": 2, ...}``; the fields of :class:`~fundarb.venues.sim.Fault`)
-arms it on the venue; ``GET`` lists the armed faults; ``DELETE`` clears them. Requests
-need the server's API key in ``X-MBX-APIKEY``.
+arms it on the venue; ``GET`` lists the armed faults; ``DELETE`` clears them.
+``POST /simex/admin/sockets`` with ``{"action": "drop"}`` closes every open websocket
+connection; ``{"action": "mute"}`` keeps connections (old and new) open but sends no stream
+data on them until ``{"action": "unmute"}``; the answer is ``{"connections": n}`` (how many
+were open). Requests need the
+server's API key in ``X-MBX-APIKEY``.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from aiohttp import web
 
 from fundarb.errors import ConfigError
 from fundarb.venues.sim import Fault, FaultKind, SimulatedExchange
+from fundarb.venues.simex.state import STATE
 from fundarb.venues.simex.wire import ApiError
 
 __all__ = ["admin_routes", "fault_from_json", "fault_to_json"]
@@ -87,7 +92,19 @@ def admin_routes(venue: SimulatedExchange, api_key: str) -> list[web.RouteDef]:
             venue.faults.clear()
         return web.json_response([fault_to_json(f) for f in venue.faults.pending])
 
+    async def sockets(request: web.Request) -> web.Response:
+        check(request)
+        try:
+            raw = json.loads(await request.text())
+        except ValueError:
+            raise ApiError(400, -1102, "the body must be JSON") from None
+        action = raw.get("action") if isinstance(raw, dict) else None
+        if action not in ("drop", "mute", "unmute"):
+            raise ApiError(400, -1102, "action must be 'drop', 'mute' or 'unmute'")
+        return web.json_response({"connections": request.app[STATE].hub.disrupt(action)})
+
     return [
+        web.post("/simex/admin/sockets", sockets),
         web.get("/simex/admin/faults", faults),
         web.post("/simex/admin/faults", faults),
         web.delete("/simex/admin/faults", faults),

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 from fundarb.venues.simex.state import STATE, SimexState, ok
-from fundarb.venues.simex.streams import Subscriber
+from fundarb.venues.simex.streams import DROP, Subscriber
 from fundarb.venues.simex.wire import ApiError
 
 __all__ = ["socket_routes"]
@@ -51,7 +51,12 @@ def _stream_names(raw: str) -> set[str]:
 async def _pump(subscriber: Subscriber, socket: web.WebSocketResponse) -> None:
     try:
         while True:
-            await socket.send_str(await subscriber.queue.get())
+            message = await subscriber.queue.get()
+            if message == DROP:  # the operator's fault: close the connection
+                subscriber.dropped = True  # the reader ends; this close must not be cut short
+                await socket.close(code=WSCloseCode.GOING_AWAY)
+                return
+            await socket.send_str(message)
     except ConnectionResetError:
         return  # the client went away; the reader sees the close
 
@@ -74,7 +79,8 @@ async def _websocket(request: web.Request) -> web.WebSocketResponse:
             writer = tasks.create_task(_pump(subscriber, socket))
             async for message in socket:
                 _on_ws_message(subscriber, message.data)
-            writer.cancel()
+            if not subscriber.dropped:
+                writer.cancel()
     finally:
         hub.remove(subscriber)
     return socket

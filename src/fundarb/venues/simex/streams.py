@@ -26,7 +26,7 @@ from fundarb.venues.orders import Fill, OrderUpdate
 from fundarb.venues.sim import SimulatedExchange
 from fundarb.venues.simex.wire import JSON, WireIds, decimal_str, millis
 
-__all__ = ["StreamHub", "Subscriber"]
+__all__ = ["DROP", "StreamHub", "Subscriber"]
 
 _TICK_S = 0.1
 _DEPTH_LEVELS = 1000
@@ -34,6 +34,8 @@ _TIF = {"GTC": "GTC", "IOC": "IOC", "POST_ONLY": "GTX"}
 _EXEC_TYPE = {"NEW": "NEW", "CANCELED": "CANCELED", "EXPIRED": "EXPIRED"}
 
 Levels = dict[Decimal, Decimal]
+
+DROP = ""  # queued to a subscriber: its connection closes (never a message: those are JSON)
 
 
 @dataclass(eq=False)
@@ -44,8 +46,12 @@ class Subscriber:
     streams: set[str] = field(default_factory=set)
     listen_key: str | None = None
     queue: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
+    muted: bool = False  # an operator fault: the connection stays up, nothing is sent
+    dropped: bool = False  # an operator fault: the connection is being closed
 
     def send(self, stream: str, payload: JSON) -> None:
+        if self.muted:
+            return
         message = {"stream": stream, "data": payload} if self.combined else payload
         self.queue.put_nowait(json.dumps(message))
 
@@ -68,15 +74,30 @@ class StreamHub:
         self._books: dict[str, _Book] = {s: _Book() for s in venue.core.specs}
         self._subscribers: set[Subscriber] = set()
         self.listen_keys: set[str] = set()
+        self.muted = False  # the operator's "mute" fault (see disrupt)
         self._ticks = 0
 
     # -- subscriptions ----------------------------------------------------------------------
 
     def add(self, subscriber: Subscriber) -> None:
+        subscriber.muted = self.muted
         self._subscribers.add(subscriber)
 
     def remove(self, subscriber: Subscriber) -> None:
         self._subscribers.discard(subscriber)
+
+    def disrupt(self, action: str) -> int:
+        """An operator fault: ``drop`` closes every open connection; ``mute`` keeps them
+        (and any new one) open but sends no stream data until ``unmute``. Returns how many
+        connections were open."""
+        if action in ("mute", "unmute"):
+            self.muted = action == "mute"
+        for subscriber in self._subscribers:
+            if action == "drop":
+                subscriber.queue.put_nowait(DROP)
+            else:
+                subscriber.muted = self.muted
+        return len(self._subscribers)
 
     def new_listen_key(self) -> str:
         key = secrets.token_urlsafe(48)
