@@ -186,8 +186,11 @@ class CcxtExchangeClient:
         settings: dict[str, Any] = {"enableRateLimit": True, **config}
         credentials = {"apiKey": api_key, "secret": secret, "password": password}
         settings.update({k: v for k, v in credentials.items() if v is not None})
-        if options is not None:
-            settings["options"] = dict(options)
+        chosen = dict(options or {})
+        if exchange_id == "hyperliquid":  # ccxt would charge its own builder fee: not ours to pay
+            chosen.setdefault("builderFee", False)
+        if chosen:
+            settings["options"] = chosen
         client = cls(factory(settings))
         client._owns_exchange = True
         if use_websockets:
