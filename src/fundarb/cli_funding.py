@@ -326,7 +326,7 @@ def _service(args: argparse.Namespace) -> Any:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from fundarb.config import load_config
+    from fundarb.config import is_loopback, load_config
     from fundarb.funding.api import create_app
     from fundarb.funding.service import RatesService, open_venues
     from fundarb.storage import Store
@@ -338,7 +338,7 @@ def _serve(args: argparse.Namespace) -> int:
         raise ConfigError(f"--port must be in 1..65535, got {port}")
     secret = config.service.token()
     token = secret.get_secret_value() if secret is not None else None
-    if host not in ("127.0.0.1", "::1", "localhost") and token is None:
+    if not is_loopback(host) and token is None:
         raise ConfigError(
             f"binding to {host} exposes the API beyond this machine: set "
             f"{config.service.token_env} to a token first (clients send it as a bearer token)"

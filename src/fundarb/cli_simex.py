@@ -52,13 +52,14 @@ def add_command(commands: Any) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
+    from fundarb.config import is_loopback
     from fundarb.funding.simworld import WorldConfig, sim_world
     from fundarb.venues.simex import serve
 
     if not 0 < args.port < 65_536:
         print(f"fundarb simex: --port must be in 1..65535, got {args.port}", file=sys.stderr)
         return 2
-    if args.host not in ("127.0.0.1", "::1", "localhost") and (
+    if not is_loopback(args.host) and (
         args.api_key == DEFAULT_KEY or args.api_secret == DEFAULT_SECRET
     ):
         print(

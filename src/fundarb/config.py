@@ -37,11 +37,17 @@ __all__ = [
     "ServiceSettings",
     "SimVenueConfig",
     "VenueConfig",
+    "is_loopback",
     "load_config",
 ]
 
 _SIM_PRESETS = ("alpha", "beta", "gamma")
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only."""
+    return host in _LOOPBACK
 
 
 class _Strict(BaseModel):
@@ -148,7 +154,7 @@ class ServiceSettings(_Strict):
 
     @property
     def is_loopback(self) -> bool:
-        return self.host in _LOOPBACK
+        return is_loopback(self.host)
 
 
 def _default_venues() -> tuple[SimVenueConfig, ...]:

@@ -70,7 +70,41 @@ def _top(book: dict[str, Any] | None) -> tuple[Any, Any]:
     return (bids[0][0] if bids else None, asks[0][0] if asks else None)
 
 
-class BookStream:
+class _Owned:
+    """``async with``: :meth:`start` on entry, :meth:`stop` (awaited) on exit."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+
+async def _cancel_and_wait(task: asyncio.Task[None]) -> None:
+    """Cancel ``task`` and wait for it; our own cancellation still propagates, and a failure
+    of the task is raised."""
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise  # we are being cancelled ourselves
+
+
+class BookStream(_Owned):
     """One symbol's websocket book over ccxt.pro ``exchange``, watched for staleness.
 
     ``limit``: the depth ccxt keeps (its snapshot's size; None: ccxt's default, 1000 on
@@ -122,18 +156,6 @@ class BookStream:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    async def __aenter__(self) -> Self:
-        self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
     def start(self) -> None:
         """Start watching (in a task this stream owns until :meth:`stop`)."""
         if self._task is not None:
@@ -149,13 +171,8 @@ class BookStream:
         task, self._task = self._task, None
         if task is None:
             return
-        task.cancel()
         try:
-            await task
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                raise  # we are being cancelled ourselves
+            await _cancel_and_wait(task)
         except Exception as exc:  # noqa: BLE001 - the loop ended on its own: say so
             log_event(
                 logger,
@@ -365,7 +382,7 @@ class BookStream:
         )
 
 
-class BookStreams:
+class BookStreams(_Owned):
     """Book streams over one ccxt.pro exchange, one per symbol, started on demand.
 
     ``async with BookStreams(exchange) as streams:`` (or :meth:`start` / :meth:`stop`);
@@ -391,18 +408,6 @@ class BookStreams:
 
     def __repr__(self) -> str:
         return f"BookStreams(venue={self.venue!r}, symbols={sorted(self._streams)})"
-
-    async def __aenter__(self) -> Self:
-        self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     def start(self) -> None:
         self._running = True
@@ -444,7 +449,7 @@ class BookStreams:
         return self.stream(symbol).book(levels, contract_size)
 
 
-class OrderStream:
+class OrderStream(_Owned):
     """Our orders' changes over ccxt.pro ``watch_orders`` (all symbols, or ``symbol``).
 
     ``async with OrderStream(exchange) as stream:`` runs the watch in a task it owns;
@@ -465,27 +470,14 @@ class OrderStream:
     def __repr__(self) -> str:  # never the exchange: it holds the credentials
         return f"OrderStream(venue={self.venue!r}, symbol={self.symbol!r})"
 
-    async def __aenter__(self) -> Self:
+    def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name=f"order-stream:{self.venue}")
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is None:
-            return
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                raise
+        if task is not None:
+            await _cancel_and_wait(task)
 
     @contextlib.asynccontextmanager
     async def events(self) -> AsyncIterator[AsyncIterator[OrderUpdate]]:
