@@ -41,6 +41,14 @@ from fundarb.storage.funding import (
 )
 from fundarb.storage.ledger import load_incidents, save_fills, save_incidents
 from fundarb.storage.orders import OrderRow, load_orders
+from fundarb.storage.positions import (
+    EquityPoint,
+    PositionRow,
+    load_equity,
+    load_positions,
+    save_equity,
+    save_positions,
+)
 from fundarb.storage.url import resolve_database_url, safe_url
 
 if TYPE_CHECKING:
@@ -221,6 +229,38 @@ class Store:
         except SQLAlchemyError as exc:
             raise StorageError(f"cannot read from {self.name}: {_reason(exc)}") from exc
 
+    # -- the strategy's positions and equity curve --------------------------------------------
+
+    async def save_positions(self, rows: Sequence[PositionRow]) -> None:
+        """Store positions (a position saved again replaces its row), in one transaction."""
+        try:
+            await save_positions(self, rows)
+        except SQLAlchemyError as exc:
+            raise StorageError(f"cannot write to {self.name}: {_reason(exc)}") from exc
+
+    async def load_positions(
+        self, *, states: Sequence[str] | None = None, strategy_name: str | None = None
+    ) -> list[PositionRow]:
+        """Positions, oldest first (only those in ``states`` when given)."""
+        try:
+            return await load_positions(self, states=states, strategy_name=strategy_name)
+        except SQLAlchemyError as exc:
+            raise StorageError(f"cannot read from {self.name}: {_reason(exc)}") from exc
+
+    async def save_equity(self, points: Sequence[EquityPoint]) -> None:
+        """Append equity points."""
+        try:
+            await save_equity(self, points)
+        except SQLAlchemyError as exc:
+            raise StorageError(f"cannot write to {self.name}: {_reason(exc)}") from exc
+
+    async def load_equity(self, *, strategy_name: str | None = None) -> list[EquityPoint]:
+        """Equity points in time order."""
+        try:
+            return await load_equity(self, strategy_name=strategy_name)
+        except SQLAlchemyError as exc:
+            raise StorageError(f"cannot read from {self.name}: {_reason(exc)}") from exc
+
     # -- migrations -------------------------------------------------------------------------
 
     async def upgrade(self, revision: str = "head") -> None:
@@ -252,6 +292,15 @@ class Store:
                 await connection.run_sync(run)
         except SQLAlchemyError as exc:
             raise StorageError(f"migrating {self.name} failed: {_reason(exc)}") from exc
+
+
+def head_revision() -> str:
+    """The newest migration this version of fundarb knows."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None
+    return head
 
 
 def _alembic_config() -> Config:

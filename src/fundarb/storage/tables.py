@@ -9,6 +9,9 @@
   normalised (per hour, APR); a settled print is stored once and never changes.
 - ``funding_payments``: funding settled on our positions, unique per (venue, symbol, funding
   time, position side): the two legs of a pair paid at the same instant are two rows.
+- ``positions``: the strategy's pairs (state, legs, PnL split into funding, basis, fees and
+  slippage); ``record`` holds the whole position as exact JSON.
+- ``equity_points``: the strategy's PnL over time, one row per monitoring snapshot.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from sqlalchemy import (
 from fundarb.storage.types import ExactDecimal, UTCDateTime
 
 __all__ = [
+    "equity_points",
     "execution_legs",
     "executions",
     "fills",
@@ -39,6 +43,7 @@ __all__ = [
     "journal",
     "metadata",
     "orders",
+    "positions",
 ]
 
 metadata = MetaData()
@@ -206,4 +211,48 @@ funding_payments = Table(
         "position_side",
         name="uq_funding_payments_venue_symbol_time_side",
     ),
+)
+
+positions = Table(
+    "positions",
+    metadata,
+    Column("position_id", String(64), primary_key=True),
+    Column("strategy_name", String(64), nullable=False),
+    Column("symbol", String(64), nullable=False, index=True),  # canonical: BTC
+    Column("state", String(16), nullable=False, index=True),
+    Column("long_venue", String(64), nullable=False),
+    Column("long_symbol", String(64), nullable=False),
+    Column("short_venue", String(64), nullable=False),
+    Column("short_symbol", String(64), nullable=False),
+    Column("quantity", ExactDecimal(), nullable=False),  # per leg, base units
+    Column("notional_usd", ExactDecimal(), nullable=False),  # planned, per leg
+    Column("created_at", UTCDateTime(), nullable=False),  # venue time
+    Column("opened_at", UTCDateTime()),
+    Column("closed_at", UTCDateTime()),
+    Column("exit_reason", String(64)),
+    Column("funding_usd", ExactDecimal(), nullable=False),  # received (> 0) or paid
+    Column("basis_usd", ExactDecimal(), nullable=False),  # price PnL at the arrival mids
+    Column("fees_usd", ExactDecimal(), nullable=False),  # cost (> 0)
+    Column("slippage_usd", ExactDecimal(), nullable=False),  # cost against the arrival mid
+    Column("pnl_usd", ExactDecimal(), nullable=False),  # funding + basis - fees - slippage
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("record", Text, nullable=False),
+)
+
+equity_points = Table(
+    "equity_points",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("strategy_name", String(64), nullable=False),
+    Column("time", UTCDateTime(), nullable=False),
+    Column("funding_usd", ExactDecimal(), nullable=False),
+    Column("basis_usd", ExactDecimal(), nullable=False),
+    Column("fees_usd", ExactDecimal(), nullable=False),
+    Column("slippage_usd", ExactDecimal(), nullable=False),
+    Column("pnl_usd", ExactDecimal(), nullable=False),
+    Column("equity_usd", ExactDecimal()),  # across the venues, when they report it
+    Column("open_positions", Integer, nullable=False),
+    Index("ix_equity_points_time", "strategy_name", "time"),
 )
