@@ -12,13 +12,16 @@ import sys
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from fundarb.errors import ConfigError, FundarbError
+
+if TYPE_CHECKING:
+    from fundarb.config import StrategySettings
 
 __all__ = ["add_commands", "run_command"]
 
@@ -513,5 +516,29 @@ def _config(args: argparse.Namespace) -> int:
             print(f"  {venue.name}: ccxt {venue.exchange} ({state})")
         else:
             print(f"  {venue.name}: simulated ({venue.world_venue})")
+    for line in _strategy_summary(config.strategy):
+        print(f"  {line}")
     print(f"{args.config}: valid")
     return 0
+
+
+def _strategy_summary(strategy: StrategySettings) -> list[str]:
+    def pct(value: Decimal) -> str:
+        return f"{(value * 100).normalize():f}%"
+
+    leverage = ", ".join(f"{venue} {lev}x" for venue, lev in sorted(strategy.leverage.items()))
+    entry, exit_, run = strategy.entry, strategy.exit, strategy.execution
+    return [
+        f"strategy: {', '.join(strategy.symbols) or 'every symbol on two venues'}; "
+        f"{strategy.size_usd:f} USD a leg, at most {strategy.max_positions} pairs and "
+        f"{strategy.max_total_notional_usd:f} USD in all; leverage {strategy.default_leverage}x"
+        + (f" ({leverage})" if leverage else ""),
+        f"  entry: net APR >= {pct(entry.min_net_apr)}, "
+        f"break-even <= {entry.max_break_even_hours:f} h",
+        f"  exit: spread APR < {pct(exit_.min_net_spread_apr)}"
+        + (", on flip" if exit_.close_on_flip else "")
+        + f", after {exit_.max_holding_hours:f} h"
+        + (f", at {exit_.profit_target_usd:f} USD profit" if exit_.profit_target_usd else ""),
+        f"  execution: open {run.mode}, close {run.close_mode}, timeout {run.timeout_s:g} s, "
+        f"on imbalance {run.on_imbalance}",
+    ]

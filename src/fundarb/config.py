@@ -1,4 +1,4 @@
-"""The config file: venues, the database, funding collection and the rates service.
+"""The config file: venues, the database, funding collection, the rates service, the strategy.
 
 ``fundarb ... -c config.yaml`` reads it; ``fundarb config check`` validates one without
 trading. Every error names the field and what is allowed. With no file, fundarb runs on
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import stat
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -24,18 +25,28 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from fundarb.errors import ConfigError
 
+# Not a cycle: the execution package never imports this module (checked: nothing under
+# fundarb.execution, fundarb.storage or fundarb.venues imports fundarb.config).
+from fundarb.execution import ExecutionMode, ImbalancePolicy
+
 __all__ = [
     "CcxtVenueConfig",
     "Config",
+    "EntryRules",
+    "ExitRules",
     "FundingSettings",
+    "RiskLimits",
     "ServiceSettings",
     "SimVenueConfig",
+    "StrategyExecution",
+    "StrategySettings",
     "VenueConfig",
     "is_loopback",
     "load_config",
@@ -157,6 +168,108 @@ class ServiceSettings(_Strict):
         return is_loopback(self.host)
 
 
+# -- the strategy ---------------------------------------------------------------------------
+# Money and fractions are Decimal (YAML numbers and strings both parse; NaN and infinity are
+# refused); durations are float seconds of the event loop's clock, which the simulated world
+# fast-forwards. Fractions are plain: 0.10 is 10 %.
+
+
+class _Finite(_Strict):
+    # a float field would otherwise take YAML's .nan and .inf (Decimal refuses them anyway)
+    model_config = ConfigDict(allow_inf_nan=False)
+
+
+class EntryRules(_Finite):
+    """When a scanned opportunity is worth opening."""
+
+    min_net_apr: Decimal = Field(default=Decimal("0.10"), ge=0, le=100)  # fraction a year, net
+    max_break_even_hours: Decimal = Field(default=Decimal(24), gt=0)  # hours until fees repaid
+    horizon_hours: Decimal = Field(default=Decimal(24), gt=0, le=24 * 365)  # hours, for net APR
+
+
+class ExitRules(_Finite):
+    """When an open pair is closed. A non-critical exit may wait for a funding payment that
+    is due soon while the spread still pays."""
+
+    # close when the expected spread APR (fraction a year) falls below this; may be negative
+    min_net_spread_apr: Decimal = Field(default=Decimal("0.02"), ge=-10, le=100)
+    close_on_flip: bool = True  # close when the spread changes sign (the pair starts paying)
+    max_holding_hours: Decimal = Field(default=Decimal(72), gt=0)  # hours since opening
+    profit_target_usd: Decimal | None = Field(default=None, gt=0)  # USD of PnL; None: no target
+    wait_for_funding_s: float = Field(default=900.0, ge=0)  # wait for a payment due within this
+
+
+class RiskLimits(_Finite):
+    """Limits that close a pair at once when crossed (critical exits) or block an entry."""
+
+    max_margin_usage: Decimal = Field(default=Decimal("0.5"), gt=0, le=1)  # of equity, per venue
+    min_liquidation_distance: Decimal = Field(default=Decimal("0.05"), gt=0, lt=1)  # of price
+    max_leg_divergence: Decimal = Field(default=Decimal("0.01"), gt=0, lt=1)  # legs' marks apart
+    max_delta_drift: Decimal = Field(default=Decimal("0.02"), gt=0, lt=1)  # of target quantity
+
+
+class StrategyExecution(_Finite):
+    """How pairs are opened and closed through the atomic executor."""
+
+    mode: ExecutionMode = ExecutionMode.LIMIT_WITH_FALLBACK  # opening both legs
+    close_mode: ExecutionMode = ExecutionMode.MARKET_ONLY  # closing (reduce-only) legs
+    timeout_s: float = Field(default=30.0, gt=0, le=3600)  # for the whole pair
+    max_imbalance_s: float = Field(default=5.0, gt=0)  # one leg filled, the other not, at most
+    on_imbalance: ImbalancePolicy = ImbalancePolicy.HEDGE_THEN_ROLLBACK
+
+
+Leverage = Annotated[int, Field(ge=1, le=125)]
+
+
+class StrategySettings(_Finite):
+    """The funding-arbitrage strategy of ``fundarb run``."""
+
+    # canonical names (BTC, ETH; upper-cased here); empty: every symbol listed on two venues
+    symbols: tuple[str, ...] = ()
+    size_usd: Decimal = Field(default=Decimal(5000), gt=0)  # USD notional per leg
+    max_positions: int = Field(default=3, ge=1, le=1000)  # open pairs at once
+    max_total_notional_usd: Decimal = Field(default=Decimal(30_000), gt=0)  # sum per-leg USD
+    leverage: dict[str, Leverage] = Field(default_factory=dict)  # venue name -> leverage
+    default_leverage: Leverage = 3  # for venues not named in ``leverage``
+    scan_every_s: float = Field(default=300.0, gt=0)  # between opportunity scans
+    monitor_every_s: float = Field(default=60.0, gt=0)  # between checks of each open pair
+    cooldown_s: float = Field(default=3600.0, ge=0)  # before a closed symbol may be reopened
+    kill_switch_file: Path | None = None  # while this file exists, no new entries
+    entry: EntryRules = Field(default_factory=EntryRules)
+    exit: ExitRules = Field(default_factory=ExitRules)
+    risk: RiskLimits = Field(default_factory=RiskLimits)
+    execution: StrategyExecution = Field(default_factory=StrategyExecution)
+
+    @field_validator("symbols")
+    @classmethod
+    def _canonical_symbols(cls, symbols: tuple[str, ...]) -> tuple[str, ...]:
+        names = tuple(symbol.strip().upper() for symbol in symbols)
+        if any(not name or any(c.isspace() for c in name) for name in names):
+            raise ValueError("symbols must be non-empty names without spaces, such as BTC")
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"symbols must be unique; repeated: {', '.join(duplicates)}")
+        return names
+
+    @field_validator("kill_switch_file")
+    @classmethod
+    def _expand_home(cls, path: Path | None) -> Path | None:
+        return path.expanduser() if path is not None else None
+
+    @model_validator(mode="after")
+    def _size_within_total(self) -> StrategySettings:
+        if self.size_usd > self.max_total_notional_usd:
+            raise ValueError(
+                f"size_usd ({self.size_usd}) must not exceed "
+                f"max_total_notional_usd ({self.max_total_notional_usd})"
+            )
+        return self
+
+    def leverage_for(self, venue: str) -> int:
+        """The leverage to set on ``venue``: its entry in ``leverage``, else the default."""
+        return self.leverage.get(venue, self.default_leverage)
+
+
 def _default_venues() -> tuple[SimVenueConfig, ...]:
     return tuple(SimVenueConfig(kind="simulated", name=name) for name in _SIM_PRESETS)
 
@@ -168,6 +281,7 @@ class Config(_Strict):
     venues: tuple[VenueConfig, ...] = Field(default_factory=_default_venues, min_length=1)
     funding: FundingSettings = Field(default_factory=FundingSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
+    strategy: StrategySettings = Field(default_factory=StrategySettings)
 
     @field_validator("venues")
     @classmethod
@@ -177,6 +291,25 @@ class Config(_Strict):
         if duplicates:
             raise ValueError(f"venue names must be unique; repeated: {', '.join(duplicates)}")
         return venues
+
+    @field_validator("strategy")
+    @classmethod
+    def _leverage_for_known_venues(
+        cls, strategy: StrategySettings, info: ValidationInfo
+    ) -> StrategySettings:
+        # a field validator (not a model one) so the error is reported under ``strategy``;
+        # skipped when ``venues`` itself is invalid (that error is reported already)
+        venues = info.data.get("venues")
+        if venues is None:
+            return strategy
+        names = [venue.name for venue in venues]
+        unknown = sorted(set(strategy.leverage) - set(names))
+        if unknown:
+            raise ValueError(
+                f"leverage names venue(s) not configured: {', '.join(unknown)} "
+                f"(configured venues: {', '.join(names)})"
+            )
+        return strategy
 
     def database(self) -> str | None:
         """The database URL: the environment variable wins over the file."""
