@@ -16,8 +16,8 @@ from sqlalchemy import func, inspect, select
 
 from fundarb.funding import FundingSample
 from fundarb.funding.history import import_csv, stats_from_store
-from fundarb.storage.store import head_revision
 from fundarb.storage import Store
+from fundarb.storage.store import head_revision
 from fundarb.storage.tables import funding_payments, funding_samples, metadata
 from fundarb.venues import FundingPayment
 from tests.conftest import SHARED_DATA, needs_shared_data

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import insert, inspect, select
 
 from fundarb.errors import ConfigError, StorageError
-from fundarb.storage.store import head_revision
 from fundarb.storage import Store, resolve_database_url
+from fundarb.storage.store import head_revision
 from fundarb.storage.tables import fills, metadata
 
 pytestmark = pytest.mark.looptime(False)  # real sockets and files: real time

@@ -25,7 +25,9 @@ __all__ = [
     "ExchangeClient",
     "FeeProvider",
     "FillHistoryProvider",
+    "FundingHistoryProvider",
     "FundingRateProvider",
+    "LiquidationHistoryProvider",
     "MarketSpecProvider",
     "OrderLookup",
     "PositionProvider",
@@ -136,6 +138,26 @@ class FillHistoryProvider(Protocol):
     ) -> Sequence[Fill]:
         """Our fills (trades), oldest first, exact prices, quantities and fees; only those of
         ``order_ids`` when given."""
+        ...
+
+
+@runtime_checkable
+class FundingHistoryProvider(Protocol):
+    async def get_funding_payments(
+        self, symbol: str | None = None, *, since: datetime | None = None
+    ) -> Sequence[FundingPayment]:
+        """Funding settled on our positions (``funding_time`` after ``since`` when given),
+        oldest first, as the venue booked it."""
+        ...
+
+
+@runtime_checkable
+class LiquidationHistoryProvider(Protocol):
+    async def get_liquidations(
+        self, symbol: str | None = None, *, since: datetime | None = None
+    ) -> Sequence[Liquidation]:
+        """Positions the venue closed by liquidation (after ``since`` when given), oldest
+        first."""
         ...
 
 

@@ -37,7 +37,7 @@ from fundarb.errors import (
 )
 from fundarb.logs import log_event
 from fundarb.numbers import to_decimal, to_positive_decimal
-from fundarb.venues.accounts import Balance, Position
+from fundarb.venues.accounts import Balance, FundingPayment, Liquidation, Position
 from fundarb.venues.interface import VenueEvent
 from fundarb.venues.markets import FeeSchedule, FundingRate, MarketSpec
 from fundarb.venues.orders import (
@@ -390,6 +390,36 @@ class SimulatedExchange:
         fills = [f for f in fills if symbol is None or f.symbol == symbol]
         await self._respond(extra)
         return fills
+
+    async def get_funding_payments(
+        self, symbol: str | None = None, *, since: datetime | None = None
+    ) -> Sequence[FundingPayment]:
+        """Funding settled on our positions, oldest first (after ``since`` when given)."""
+        if symbol is not None:
+            self._check_symbol(symbol)
+        core, _, extra = await self._arrive("get_funding_payments", symbol)
+        payments = [
+            p
+            for p in core.funding_payments
+            if (symbol is None or p.symbol == symbol) and (since is None or p.funding_time > since)
+        ]
+        await self._respond(extra)
+        return payments
+
+    async def get_liquidations(
+        self, symbol: str | None = None, *, since: datetime | None = None
+    ) -> Sequence[Liquidation]:
+        """Positions the venue liquidated, oldest first (after ``since`` when given)."""
+        if symbol is not None:
+            self._check_symbol(symbol)
+        core, _, extra = await self._arrive("get_liquidations", symbol)
+        events = [
+            e
+            for e in core.liquidations
+            if (symbol is None or e.symbol == symbol) and (since is None or e.timestamp > since)
+        ]
+        await self._respond(extra)
+        return events
 
     async def get_server_time(self) -> datetime:
         """The venue's clock."""
