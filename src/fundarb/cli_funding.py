@@ -470,14 +470,13 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def _recover(args: argparse.Namespace) -> int:
-    from fundarb.config import SimVenueConfig, load_config
+    from fundarb.config import load_config
     from fundarb.execution.recovery import recover
     from fundarb.funding.service import open_venues
     from fundarb.storage import Store
     from fundarb.storage.journal import Journal
 
     config = load_config(args.config)
-    unsupported = [v.name for v in config.venues if not isinstance(v, SimVenueConfig)]
 
     async def run() -> list[str]:
         async with Store.open(args.url or config.database()) as store:
@@ -490,12 +489,6 @@ def _recover(args: argparse.Namespace) -> int:
                 report = await recover(journal, clients)
             return report.lines()
 
-    if unsupported:
-        print(
-            f"note: {', '.join(unsupported)}: fundarb cannot place or look up orders on ccxt "
-            "venues yet; executions on them are escalated and left for a later run",
-            file=sys.stderr,
-        )
     lines = asyncio.run(run())
     for line in lines:
         print(line)

@@ -155,6 +155,9 @@ async def _recover_one(
         if client is None:
             recovered.problems.append(f"no client for venue {venue!r}: {cid} not checked")
             continue
+        remember = getattr(client, "remember_order", None)  # ccxt: orders live per symbol
+        if callable(remember) and intent.symbol and cid:
+            remember(cid, intent.symbol, order_ids.get((venue, cid)))
         gateway = gateway_for(client)
         try:
             definitive, view = await gateway.find(cid, order_ids.get((venue, cid)))

@@ -126,29 +126,55 @@ async def open_venues(
                     )
                 )
             else:
+                from fundarb.venues.ccxt import CcxtExchangeClient
+
                 exchange = _ccxt_exchange(venue)
                 stack.push_async_callback(exchange.close)
+                # trades over the same exchange object; closed (its streams) before it
+                trading = CcxtExchangeClient(exchange, venue=venue.name)
+                await stack.enter_async_context(trading)
                 feeds.append(
                     VenueFeed(
                         venue.name,
                         CcxtFundingCollector(exchange, venue=venue.name),
                         _CcxtMarket(exchange),
+                        trading,
                     )
                 )
         yield feeds
 
 
 def _ccxt_exchange(venue: CcxtVenueConfig) -> Any:
+    """ccxt.pro's exchange where it has one (websocket order events), else
+    ``async_support``'s. ``urls: {simex: URL}`` points ``binanceusdm`` at a local
+    ``fundarb simex`` (ccxt's USD-M error table kept)."""
     import ccxt.async_support as ccxt_async
+    import ccxt.pro as ccxt_pro
 
     options: dict[str, Any] = {"enableRateLimit": True, "options": dict(venue.options)}
     credentials = venue.credentials()
     if credentials is not None:
         options["apiKey"] = credentials[0].get_secret_value()
         options["secret"] = credentials[1].get_secret_value()
-    exchange = getattr(ccxt_async, venue.exchange)(options)
-    if venue.urls:
-        exchange.urls = {**exchange.urls, **venue.urls}
+    urls = dict(venue.urls)
+    simex_url = urls.pop("simex", None)
+    if simex_url is not None:
+        from fundarb.venues.simex import binanceusdm_client
+
+        if venue.exchange != "binanceusdm" or not isinstance(simex_url, str):
+            raise ConfigError(f"venues.{venue.name}: urls.simex needs exchange binanceusdm")
+        exchange = binanceusdm_client(
+            simex_url,
+            api_key=options.pop("apiKey", ""),
+            secret=options.pop("secret", ""),
+            config=options,
+            pro=True,
+        )
+    else:
+        module = ccxt_pro if venue.exchange in ccxt_pro.exchanges else ccxt_async
+        exchange = getattr(module, venue.exchange)(options)
+    if urls:
+        exchange.urls = {**exchange.urls, **urls}
     if venue.sandbox:
         exchange.set_sandbox_mode(True)
     return exchange

@@ -236,7 +236,8 @@ class CcxtExchangeClient:
 
     async def get_order_book_depth(self, symbol: str, levels: int = 20) -> dict[str, Any]:
         """``{'symbol', 'bids': [{'price', 'size'}], 'asks': [...], 'timestamp' (ms)}``,
-        best first, sizes in base units."""
+        best first, sizes in base units; ``symbol`` is the one asked for (the venue's id
+        or ccxt's unified symbol, as given)."""
         if (
             isinstance(levels, bool)
             or not isinstance(levels, int)
@@ -251,6 +252,7 @@ class CcxtExchangeClient:
         if self._streams is not None:  # websocket book if fresh (streams.py), else REST
             streamed = self._streams.book(spec.symbol, levels, spec.contract_size)
             if streamed is not None:
+                streamed["symbol"] = symbol  # the caller's name (venue id or unified)
                 return streamed
         limit = levels
         if self._venue.startswith("binance") or getattr(self._exchange, "id", "").startswith(
@@ -262,7 +264,9 @@ class CcxtExchangeClient:
             priority=Priority.POLL,
             symbol=spec.symbol,
         )
-        return parse_book(spec.symbol, raw, levels, spec.contract_size)
+        # labelled with the symbol asked for (the venue's id or ccxt's unified symbol): the
+        # execution layer checks that a book is the one it asked for
+        return parse_book(symbol, raw, levels, spec.contract_size)
 
     async def place_limit_order(
         self,
@@ -493,6 +497,19 @@ class CcxtExchangeClient:
         self._check_id(client_order_id, "client_order_id")
         return await self._lookup(client_order_id, symbol)
 
+    def remember_order(
+        self, client_order_id: str, symbol: str, order_id: str | None = None
+    ) -> None:
+        """Note the symbol an order of ours was placed on by an earlier process (recovery
+        reads it from the journal), so it can be looked up by its client order id after it
+        closed: Binance-like venues find an order only within its symbol."""
+        self._check_id(client_order_id, "client_order_id")
+        self._check_id(symbol, "symbol")
+        self._symbol_of_client_id.setdefault(client_order_id, symbol)
+        if order_id:
+            self._symbol_of_order.setdefault(order_id, symbol)
+            self._client_id_of_order.setdefault(order_id, client_order_id)
+
     async def get_open_orders(self, symbol: str | None = None) -> Sequence[OrderInfo]:
         market = (await self._market(symbol))[0] if symbol is not None else None
         if market is None:
@@ -527,7 +544,7 @@ class CcxtExchangeClient:
                 raise InvalidOrderError(
                     f"the symbol of orders {missing} is unknown: pass symbol", venue=self._venue
                 )
-            markets = sorted({self._symbol_of_order[i] for i in order_ids})
+            markets = sorted({(await self._market(self._symbol_of_order[i]))[0] for i in order_ids})
         else:
             raise InvalidOrderError("get_fills needs a symbol or order ids", venue=self._venue)
         wanted = set(order_ids) if order_ids is not None else None
@@ -748,7 +765,7 @@ class CcxtExchangeClient:
                 venue=self._venue,
                 client_order_id=client_order_id,
             )
-        _, spec = await self._market(market)
+        market, spec = await self._market(market)
         found = await self._find(
             lambda: self._fetch_order(None, market, client_order_id),
             spec,
