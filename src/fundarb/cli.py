@@ -17,6 +17,8 @@ from rich.console import Console
 from fundarb import __version__
 from fundarb.cli_funding import add_commands as add_funding_commands
 from fundarb.cli_funding import run_command as run_funding_command
+from fundarb.cli_report import add_command as add_report_command
+from fundarb.cli_report import run_command as run_report_command
 from fundarb.cli_simex import add_command as add_simex_command
 from fundarb.cli_simex import run_command as run_simex_command
 from fundarb.errors import ConfigError, StorageError
@@ -127,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     db_commands.add_parser("current", help="print the revision the database is at")
     add_funding_commands(commands)
     add_simex_command(commands)
+    add_report_command(commands)
     return parser
 
 
@@ -144,6 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _demo(args)
     if args.command == "simex":
         return run_simex_command(args)
+    if args.command == "report":
+        return run_report_command(args)
     return run_funding_command(args)
 
 
