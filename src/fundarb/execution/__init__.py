@@ -3,6 +3,15 @@
 Everything public is importable from here: ``from fundarb.execution import OrderExecutor``.
 """
 
+from fundarb.execution.algos import (
+    DeadlinePolicy,
+    PairLeg,
+    PairTwap,
+    TwapConfig,
+    TwapProgress,
+    TwapResult,
+    TwapState,
+)
 from fundarb.execution.core.book import BookLevel, BookWalk, OrderBook
 from fundarb.execution.core.liquidity_analyzer import (
     LiquidityAnalyzer,
@@ -47,6 +56,7 @@ __all__ = [
     "AtomicOutcome",
     "BookLevel",
     "BookWalk",
+    "DeadlinePolicy",
     "ExecutionMode",
     "ExecutionRecord",
     "ExecutionRecordStore",
@@ -66,8 +76,14 @@ __all__ = [
     "OrderBook",
     "OrderExecutor",
     "OrderSpec",
+    "PairLeg",
+    "PairTwap",
     "PartialFillHandler",
     "PositionSizer",
     "Recommendation",
     "SlippageCalculator",
+    "TwapConfig",
+    "TwapProgress",
+    "TwapResult",
+    "TwapState",
 ]
