@@ -109,6 +109,7 @@ EXPORTED = {
         "AccountRateLimiter",
         "BadPayloadError",
         "CcxtExchangeClient",
+        "EventSettings",
         "Priority",
     ],
     "fundarb.venues.simex": [

@@ -19,12 +19,14 @@ error text.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import importlib
 import logging
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from types import TracebackType
@@ -61,6 +63,7 @@ from fundarb.venues.ccxt._parse import (
     parse_spec,
     timestamp,
 )
+from fundarb.venues.ccxt.events import EventSettings, UserEvents
 from fundarb.venues.ccxt.limiter import AccountRateLimiter, Priority
 from fundarb.venues.ccxt.streams import DEFAULT_STALE_AFTER_S, BookStreams
 from fundarb.venues.markets import FeeSchedule, FundingRate, MarketSpec
@@ -69,6 +72,7 @@ from fundarb.venues.orders import (
     OrderInfo,
     OrderResult,
     OrderStatus,
+    OrderUpdate,
     RejectReason,
     parse_side,
 )
@@ -133,6 +137,7 @@ class CcxtExchangeClient:
         limiter: AccountRateLimiter | None = None,
         client_id_prefix: str = "fa",
         streams: BookStreams | None = None,
+        event_settings: EventSettings | None = None,
     ) -> None:
         venue = venue if venue is not None else getattr(exchange, "id", None)
         if not isinstance(venue, str) or not venue.strip():
@@ -155,6 +160,11 @@ class CcxtExchangeClient:
         # -- websocket books (streams.py): served when fresh, REST otherwise --
         self._streams = streams
         self._owns_streams = False
+        # -- our order updates and fills (events.py), shared by every subscriber --
+        self._event_settings = event_settings
+        self._user_events: UserEvents | None = None
+        self._event_subscribers = 0
+        self._events_lock = asyncio.Lock()
         _REDACT.secrets.update(self._secrets())
         ccxt_logger = getattr(exchange, "logger", None)
         if isinstance(ccxt_logger, logging.Logger):
@@ -217,7 +227,10 @@ class CcxtExchangeClient:
         await self.close()
 
     async def close(self) -> None:
-        """Close the exchange if this client built it (and its book streams first)."""
+        """Close the exchange if this client built it (and its streams first)."""
+        if self._user_events is not None:
+            await self._user_events.stop()
+            self._user_events = None
         if self._streams is not None and self._owns_streams:
             await self._streams.stop()
         if self._owns_exchange:
@@ -528,10 +541,15 @@ class CcxtExchangeClient:
         return orders
 
     async def get_fills(
-        self, symbol: str | None = None, *, order_ids: Sequence[str] | None = None
+        self,
+        symbol: str | None = None,
+        *,
+        order_ids: Sequence[str] | None = None,
+        since: datetime | None = None,
     ) -> Sequence[Fill]:
-        """Our fills, oldest first. The venue needs a symbol: ``symbol``, else those the
-        ``order_ids`` were placed on by this client."""
+        """Our fills, oldest first (from ``since`` on, when given: the venue's clock). The
+        venue needs a symbol: ``symbol``, else those the ``order_ids`` were placed on by this
+        client."""
         if order_ids is not None and (
             isinstance(order_ids, str) or not all(isinstance(i, str) for i in order_ids)
         ):
@@ -548,11 +566,12 @@ class CcxtExchangeClient:
         else:
             raise InvalidOrderError("get_fills needs a symbol or order ids", venue=self._venue)
         wanted = set(order_ids) if order_ids is not None else None
+        since_ms = int(since.timestamp() * 1000) if since is not None else None
         fills: list[Fill] = []
         for market in markets:
             _, spec = await self._market(market)
             raw = await self._call(
-                lambda m=market: self._exchange.fetch_my_trades(m),  # type: ignore[misc]
+                lambda m=market: self._exchange.fetch_my_trades(m, since_ms),  # type: ignore[misc]
                 priority=Priority.POLL,
                 symbol=market,
             )
@@ -571,6 +590,50 @@ class CcxtExchangeClient:
                     )
                 )
         return sorted(fills, key=lambda f: f.timestamp)
+
+    @contextlib.asynccontextmanager
+    async def events(self) -> AsyncIterator[AsyncIterator[OrderUpdate | Fill]]:
+        """Our order updates and fills from now on (``async with client.events() as
+        events: async for event in events``); see :mod:`~fundarb.venues.ccxt.events`.
+
+        Over ccxt.pro they come from the websocket, with REST sweeps after a reconnect (and
+        every ``sweep_every_s``) so a fill made while it was down is still delivered, once;
+        over REST only, from polling. Starts with our open orders' state. The stream runs
+        while anyone is subscribed. Raises :class:`VenueError` from the iteration if it died.
+        """
+        async with self._events_lock:
+            if self._user_events is None:
+                self._user_events = UserEvents(
+                    self._exchange,
+                    self,
+                    venue=self._venue,
+                    symbols=self._order_symbols,
+                    client_order_id_of=lambda order_id: self._client_id_of_order.get(order_id, ""),
+                    remember=self._remember,
+                    settings=self._event_settings,
+                )
+                self._user_events.start()
+            stream = self._user_events
+            self._event_subscribers += 1
+        try:
+            async with stream.subscribe() as events:
+                yield events
+        finally:
+            async with self._events_lock:
+                self._event_subscribers -= 1
+                if self._event_subscribers == 0 and self._user_events is stream:
+                    self._user_events = None
+                    await stream.stop()
+
+    @property
+    def user_events(self) -> UserEvents | None:
+        """The running event stream (its counters), or None when nobody is subscribed."""
+        return self._user_events
+
+    def _order_symbols(self) -> set[str]:
+        """ccxt's symbols of the orders we know of (placed here, or seen since)."""
+        known = {*self._symbol_of_order.values(), *self._symbol_of_client_id.values()}
+        return {self._specs[s].symbol if s in self._specs else s for s in known}
 
     async def get_server_time(self) -> datetime:
         raw = await self._call(self._exchange.fetch_time, priority=Priority.POLL)

@@ -24,6 +24,7 @@ orders to its subscribers as an :class:`~fundarb.venues.orders.OrderUpdate`
 is quiet when nothing trades, so it has no staleness bound; after a dropped connection it
 logs ``ccxt.orders.reconnected``: updates may have been missed, so read the orders of
 interest over REST (``get_order_info``) before trusting the stream again.
+:meth:`CcxtExchangeClient.events` (``events.py``) does that for you, fills included.
 """
 
 from __future__ import annotations
