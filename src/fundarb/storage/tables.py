@@ -33,6 +33,7 @@ from sqlalchemy import (
 from fundarb.storage.types import ExactDecimal, UTCDateTime
 
 __all__ = [
+    "algo_checkpoints",
     "equity_points",
     "execution_legs",
     "executions",
@@ -44,6 +45,7 @@ __all__ = [
     "metadata",
     "orders",
     "positions",
+    "scheduled_executions",
 ]
 
 metadata = MetaData()
@@ -255,4 +257,37 @@ equity_points = Table(
     Column("equity_usd", ExactDecimal()),  # across the venues, when they report it
     Column("open_positions", Integer, nullable=False),
     Index("ix_equity_points_time", "strategy_name", "time"),
+)
+
+# -- the execution scheduler (migration 0004) ----------------------------------------------
+# ``scheduled_executions``: executions queued for a time; ``state`` moves by compare-and-set
+# (pending -> claimed before anything is sent -> done | failed; pending -> cancelled), and
+# ``idempotency_key`` is unique: the same request queued twice is one row.
+# ``algo_checkpoints``: what a running algorithm (a pair TWAP) needs to resume after a restart.
+
+scheduled_executions = Table(
+    "scheduled_executions",
+    metadata,
+    Column("schedule_id", String(64), primary_key=True),
+    Column("idempotency_key", String(128), nullable=False, unique=True),
+    Column("kind", String(32), nullable=False),
+    Column("run_at", UTCDateTime(), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("payload", Text, nullable=False),  # JSON
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("claimed_at", UTCDateTime()),
+    Column("finished_at", UTCDateTime()),
+    Column("result", Text),  # JSON
+    Column("error", Text),
+    Index("ix_scheduled_executions_state_run_at", "state", "run_at"),
+)
+
+algo_checkpoints = Table(
+    "algo_checkpoints",
+    metadata,
+    Column("algo_id", String(64), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("data", Text, nullable=False),  # JSON, decimals as strings
+    Column("updated_at", UTCDateTime(), nullable=False),
 )

@@ -1,6 +1,15 @@
 """Execution algorithms for large pairs: pair TWAP, iceberg, maker ladder, scheduler."""
 
+from fundarb.execution.algos.handlers import atomic_handler, twap_handler
 from fundarb.execution.algos.pair import CheckpointStore, MemoryCheckpoints, PairLeg
+from fundarb.execution.algos.scheduler import (
+    ExecutionScheduler,
+    Handler,
+    MemorySchedule,
+    ScheduleBackend,
+    ScheduledExecution,
+    ScheduleState,
+)
 from fundarb.execution.algos.twap import (
     DeadlinePolicy,
     PairTwap,
@@ -14,12 +23,20 @@ from fundarb.execution.algos.twap import (
 __all__ = [
     "CheckpointStore",
     "DeadlinePolicy",
+    "ExecutionScheduler",
+    "Handler",
     "MemoryCheckpoints",
+    "MemorySchedule",
     "PairLeg",
     "PairTwap",
+    "ScheduleBackend",
+    "ScheduleState",
+    "ScheduledExecution",
     "SliceRecord",
     "TwapConfig",
     "TwapProgress",
     "TwapResult",
     "TwapState",
+    "atomic_handler",
+    "twap_handler",
 ]
