@@ -1,6 +1,7 @@
 """Execution algorithms for large pairs: pair TWAP, iceberg, maker ladder, scheduler."""
 
 from fundarb.execution.algos.handlers import atomic_handler, twap_handler
+from fundarb.execution.algos.iceberg import ClipRecord, Iceberg, IcebergConfig, IcebergResult
 from fundarb.execution.algos.pair import CheckpointStore, MemoryCheckpoints, PairLeg
 from fundarb.execution.algos.scheduler import (
     ExecutionScheduler,
@@ -22,9 +23,13 @@ from fundarb.execution.algos.twap import (
 
 __all__ = [
     "CheckpointStore",
+    "ClipRecord",
     "DeadlinePolicy",
     "ExecutionScheduler",
     "Handler",
+    "Iceberg",
+    "IcebergConfig",
+    "IcebergResult",
     "MemoryCheckpoints",
     "MemorySchedule",
     "PairLeg",
