@@ -44,7 +44,7 @@ from fundarb.errors import (
 from fundarb.funding.collectors.redact import redact
 from fundarb.logs import log_event
 from fundarb.numbers import to_positive_decimal
-from fundarb.venues.accounts import Balance, Position
+from fundarb.venues.accounts import Balance, FundingPayment, Position
 from fundarb.venues.ccxt._errors import (
     BadPayloadError,
     ccxt_module,
@@ -590,6 +590,90 @@ class CcxtExchangeClient:
                     )
                 )
         return sorted(fills, key=lambda f: f.timestamp)
+
+    async def get_funding_payments(
+        self, symbol: str | None = None, *, since: datetime | None = None
+    ) -> Sequence[FundingPayment]:
+        """Funding settled on our positions (``symbol``'s, or every symbol's), oldest first,
+        after ``since`` when given (the venue's clock): ``amount`` received positive
+        (ccxt ``fetch_funding_history``), as the simulated venue answers.
+
+        The rate and mark price of each payment are read from the venue's funding-rate
+        history (``fetch_funding_rate_history``) at the payment's time, and the position
+        from them (amount = -position x mark x rate); without a matching print they are 0
+        (logged). Unique per venue, symbol, funding time and position side."""
+        market = (await self._market(symbol))[0] if symbol is not None else None
+        if market is None:
+            await self._ensure_markets()
+        since_ms = int(since.timestamp() * 1000) if since is not None else None
+        raw = await self._call(
+            lambda: self._exchange.fetch_funding_history(market, since_ms),
+            priority=Priority.POLL,
+            symbol=market,
+        )
+        if not isinstance(raw, list):
+            raise BadPayloadError("funding history: expected a list", venue=self._venue)
+        by_symbol: dict[str, list[tuple[datetime, Decimal]]] = {}
+        for row in raw:
+            row = as_mapping(row, "funding payment")
+            when = timestamp(row.get("timestamp"))
+            amount = exact(row.get("amount"), info_of(row), "income")
+            row_symbol = row.get("symbol")
+            if when is None or amount is None or not isinstance(row_symbol, str):
+                raise BadPayloadError(
+                    "funding payment: no time, amount or symbol", venue=self._venue
+                )
+            if since is None or when > since:
+                by_symbol.setdefault(row_symbol, []).append((when, amount))
+        payments = []
+        for row_symbol, rows in sorted(by_symbol.items()):
+            prints = await self._funding_prints(row_symbol, min(when for when, _ in rows))
+            for when, amount in rows:
+                rate, mark = prints.get(when, (_ZERO, _ZERO))
+                if not (rate and mark):
+                    log_event(
+                        logger,
+                        logging.WARNING,
+                        "ccxt.funding.no_print",
+                        venue=self._venue,
+                        symbol=row_symbol,
+                        funding_time=when,
+                    )
+                payments.append(
+                    FundingPayment(
+                        venue=self._venue,
+                        symbol=row_symbol,
+                        funding_time=when,
+                        rate=rate,
+                        position_quantity=-amount / (rate * mark) if rate and mark else _ZERO,
+                        mark_price=mark,
+                        amount=amount,
+                    )
+                )
+        return sorted(payments, key=lambda p: (p.funding_time, p.symbol))
+
+    async def _funding_prints(
+        self, market: str, first: datetime
+    ) -> dict[datetime, tuple[Decimal, Decimal]]:
+        """The venue's funding rate and mark price at each funding time from ``first`` on."""
+        if not (getattr(self._exchange, "has", None) or {}).get("fetchFundingRateHistory"):
+            return {}
+        first_ms = int(first.timestamp() * 1000)
+        history = await self._call(
+            lambda: self._exchange.fetch_funding_rate_history(market, first_ms, 1000),
+            priority=Priority.POLL,
+            symbol=market,
+        )
+        prints: dict[datetime, tuple[Decimal, Decimal]] = {}
+        for raw in history if isinstance(history, list) else ():
+            entry = as_mapping(raw, "funding rate")
+            when = timestamp(entry.get("timestamp"))
+            info = info_of(entry)
+            rate = exact(entry.get("fundingRate"), info, "fundingRate")
+            mark = number(info.get("markPrice")) or number(entry.get("markPrice"))
+            if when is not None and rate is not None and mark is not None:
+                prints[when] = (rate, mark)
+        return prints
 
     @contextlib.asynccontextmanager
     async def events(self) -> AsyncIterator[AsyncIterator[OrderUpdate | Fill]]:

@@ -168,6 +168,11 @@ async def _funding_rate_history(request: web.Request) -> web.Response:
         if symbol and cfg.symbol != symbol:
             continue
         current = await state.venue.get_funding_rate(cfg.symbol)
+        # the mark a settlement on our position used; others: the current mark
+        marks = {
+            millis(p.funding_time): p.mark_price
+            for p in await state.venue.get_funding_payments(cfg.symbol)
+        }
         interval_ms = cfg.funding.interval_s * 1000
         first_ms = millis(state.venue.core.start_time)
         at_ms = millis(current.next_funding_time) - interval_ms
@@ -179,7 +184,7 @@ async def _funding_rate_history(request: web.Request) -> web.Response:
                         "symbol": cfg.symbol,
                         "fundingRate": decimal_str(rate),
                         "fundingTime": at_ms,
-                        "markPrice": decimal_str(current.mark_price),
+                        "markPrice": decimal_str(marks.get(at_ms, current.mark_price)),
                     }
                 )
             if len(answers) >= limit:

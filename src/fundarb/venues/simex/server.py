@@ -29,6 +29,7 @@ from fundarb.errors import (
 from fundarb.venues.sim import SimulatedExchange
 from fundarb.venues.simex.admin import admin_routes
 from fundarb.venues.simex.auth import Credentials
+from fundarb.venues.simex.income import income_routes
 from fundarb.venues.simex.public import public_routes
 from fundarb.venues.simex.sockets import socket_routes
 from fundarb.venues.simex.state import STATE, SimexState
@@ -102,7 +103,7 @@ def create_app(
     """
     app = web.Application(middlewares=[_errors])
     app[STATE] = SimexState(venue, Credentials(api_key, api_secret), clock)
-    routes = [*public_routes(), *trading_routes(), *socket_routes()]
+    routes = [*public_routes(), *trading_routes(), *income_routes(), *socket_routes()]
     if admin:
         routes += admin_routes(venue, api_key)
     app.add_routes(routes)

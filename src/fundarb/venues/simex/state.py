@@ -31,6 +31,7 @@ class SimexState:
         self.clock = clock
         self.order_ids = wire.WireIds()
         self.trade_ids = wire.WireIds()
+        self.income_ids = wire.WireIds()  # tranId of /fapi/v1/income rows
         self.hub = StreamHub(venue, self.order_ids, self.trade_ids)
 
     def now_ms(self) -> int:

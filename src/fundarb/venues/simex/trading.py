@@ -1,12 +1,14 @@
-"""SIGNED endpoints: orders, trades, positions, balances, leverage."""
+"""SIGNED endpoints: orders (one, or a batch of up to 5), trades, positions, balances,
+leverage."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aiohttp import web
 
-from fundarb.errors import InvalidOrderError
+from fundarb.errors import InvalidOrderError, UnknownSymbolError
 from fundarb.venues.simex import wire
 from fundarb.venues.simex.state import STATE, SimexState, ok, param_bool, param_decimal, param_int
 from fundarb.venues.simex.wire import JSON, ApiError, mandatory, millis
@@ -14,6 +16,7 @@ from fundarb.venues.simex.wire import JSON, ApiError, mandatory, millis
 __all__ = ["trading_routes"]
 
 _TIF_OPTS = {"GTC": "GTC", "IOC": "IOC", "GTX": "POST_ONLY"}
+_MAX_BATCH = 5  # Binance's limit per batchOrders request
 
 
 # -- signed endpoints: orders -----------------------------------------------------------------
@@ -21,7 +24,39 @@ _TIF_OPTS = {"GTC": "GTC", "IOC": "IOC", "GTX": "POST_ONLY"}
 
 async def _new_order(request: web.Request) -> web.Response:
     state = request.app[STATE]
+    return ok(await _place(state, await state.signed(request)))
+
+
+async def _batch_orders(request: web.Request) -> web.Response:
+    """Up to 5 orders, placed in turn; each answer is the order or its error, in order."""
+    state = request.app[STATE]
     params = await state.signed(request)
+    raw = params.get("batchOrders")
+    if not raw:
+        raise mandatory("batchOrders")
+    try:
+        orders = json.loads(raw)
+    except ValueError:
+        raise ApiError(400, -1130, "Data sent for parameter 'batchOrders' is not valid.") from None
+    if not isinstance(orders, list) or not orders or not all(isinstance(o, dict) for o in orders):
+        raise ApiError(400, -1130, "Data sent for parameter 'batchOrders' is not valid.")
+    if len(orders) > _MAX_BATCH:
+        raise ApiError(400, -4080, f"Batch orders are limited to {_MAX_BATCH}.")
+    answers: list[JSON] = []
+    for order in orders:
+        fields = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in order.items()}
+        try:
+            answers.append(await _place(state, fields))
+        except ApiError as exc:
+            answers.append(exc.body())
+        except UnknownSymbolError:
+            answers.append({"code": -1121, "msg": "Invalid symbol."})
+        except InvalidOrderError as exc:
+            answers.append({"code": -1102, "msg": str(exc)})
+    return ok(answers)
+
+
+async def _place(state: SimexState, params: dict[str, str]) -> JSON:
     symbol = state.symbol(params)
     assert symbol is not None
     side = params.get("side", "")
@@ -60,7 +95,7 @@ async def _new_order(request: web.Request) -> web.Response:
         raise wire.reject_error(result.reject_reason, result.error_message, spec)
     info = await state.venue.get_order_info(result.order_id)
     assert info is not None
-    return ok(state.order(info))
+    return state.order(info)
 
 
 async def _query_order(request: web.Request) -> web.Response:
@@ -235,6 +270,7 @@ async def _leverage_bracket(request: web.Request) -> web.Response:
 def trading_routes() -> list[web.RouteDef]:
     return [
         web.post("/fapi/v1/order", _new_order),
+        web.post("/fapi/v1/batchOrders", _batch_orders),
         web.get("/fapi/v1/order", _query_order),
         web.delete("/fapi/v1/order", _cancel_order),
         web.get("/fapi/v1/openOrders", _open_orders),
