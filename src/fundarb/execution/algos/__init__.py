@@ -2,6 +2,12 @@
 
 from fundarb.execution.algos.handlers import atomic_handler, twap_handler
 from fundarb.execution.algos.iceberg import ClipRecord, Iceberg, IcebergConfig, IcebergResult
+from fundarb.execution.algos.maker_ladder import (
+    LadderState,
+    MakerLadder,
+    MakerLadderConfig,
+    MakerLadderResult,
+)
 from fundarb.execution.algos.pair import CheckpointStore, MemoryCheckpoints, PairLeg
 from fundarb.execution.algos.scheduler import (
     ExecutionScheduler,
@@ -30,6 +36,10 @@ __all__ = [
     "Iceberg",
     "IcebergConfig",
     "IcebergResult",
+    "LadderState",
+    "MakerLadder",
+    "MakerLadderConfig",
+    "MakerLadderResult",
     "MemoryCheckpoints",
     "MemorySchedule",
     "PairLeg",
