@@ -149,11 +149,19 @@ class FakeBybit:
     def __init__(self) -> None:
         self.link_id = ""
         self.filled = False  # the order has filled: no longer open
+        self.cancelled = False  # the order was cancelled (after filling 0.004 of 0.010)
 
     def create(self, fields: Mapping[str, Any]) -> Any:
         self.link_id = str(fields["orderLinkId"])
         payload = load(HERE / "bybit_order_create.json")
         payload["result"]["orderLinkId"] = self.link_id
+        return payload
+
+    def cancel(self, fields: Mapping[str, Any]) -> Any:
+        """As documented: the ids only. The order is cancelled with what it had filled."""
+        payload = load(HERE / "bybit_order_cancel.json")
+        payload["result"]["orderLinkId"] = self.link_id
+        self.cancelled = True
         return payload
 
     def realtime(self, fields: Mapping[str, Any]) -> Any:
@@ -162,10 +170,13 @@ class FakeBybit:
         row["orderLinkId"] = self.link_id
         if self.filled:
             row.update(orderStatus="Filled", leavesQty="0", leavesValue="0", cumExecQty="0.010")
+        if self.cancelled:
+            row.update(orderStatus="Cancelled", cancelType="CancelByUser", leavesQty="0")
+        done = self.filled or self.cancelled
         wanted = fields.get("orderId") or row["orderId"]
         linked = fields.get("orderLinkId") or row["orderLinkId"]
         closed_asked = fields.get("openOnly") == "1"
-        if wanted != row["orderId"] or linked != row["orderLinkId"] or closed_asked != self.filled:
+        if wanted != row["orderId"] or linked != row["orderLinkId"] or closed_asked != done:
             payload["result"]["list"] = []
         return payload
 
@@ -189,6 +200,10 @@ def bybit(made: list[Any]) -> tuple[CcxtExchangeClient, Transport, FakeBybit]:
         Route("GET", "/v5/account/info", HERE / "bybit_account_info.json"),
         Route("POST", "/v5/order/create", fake.create),
         Route("GET", "/v5/order/realtime", fake.realtime),
+        Route("POST", "/v5/order/cancel", fake.cancel),
+        Route("GET", "/v5/execution/list", HERE / "bybit_execution_list.json"),
+        Route("GET", "/v5/position/list", HERE / "bybit_position_list.json"),
+        Route("GET", "/v5/account/wallet-balance", HERE / "bybit_wallet_balance.json"),
     ]
     exchange, transport = recorded("bybit", routes, apiKey="bybit-key", secret="bybit-secret")
     made.append(exchange)
@@ -288,6 +303,70 @@ async def test_bybit_unknown_order_is_none(made: list[Any]) -> None:
     client, _, _ = bybit(made)
 
     assert await client.get_order_info("1321003749386327999", BYBIT_BTC) is None
+
+
+async def test_bybit_cancel_acknowledged_by_ids_is_read_back(made: list[Any]) -> None:
+    client, transport, _ = bybit(made)
+    placed = await client.place_limit_order(BYBIT_BTC, Decimal("0.010"), Decimal("64990"), "buy")
+    assert placed.order_id is not None
+
+    cancelled = await client.cancel_order(placed.order_id)
+
+    (sent,) = transport.calls("POST", "/v5/order/cancel")
+    assert sent.fields["orderId"] == placed.order_id
+    assert cancelled.success
+    assert cancelled.status == "CANCELED"
+    assert cancelled.filled_size == Decimal("0.004")  # what filled before the cancel
+    assert cancelled.client_order_id == client_id(placed)
+
+
+async def test_bybit_fills_from_the_execution_list(made: list[Any]) -> None:
+    client, transport, _ = bybit(made)
+
+    (fill,) = await client.get_fills(BYBIT_BTC)
+
+    assert transport.calls("GET", "/v5/execution/list")[0].fields["symbol"] == "BTCUSDT"
+    assert (fill.order_id, fill.trade_id) == (
+        "1321003749386327552",
+        "e0cbe81d-0f18-5866-9415-cf319b5dab3b",
+    )
+    assert (fill.side.value, fill.price, fill.quantity) == (
+        "buy",
+        Decimal("64989.95"),
+        Decimal("0.004"),
+    )
+    assert fill.fee == Decimal("0.05199196")
+    assert fill.liquidity.value == "maker"
+    assert fill.timestamp == at(1672211919029)
+
+
+async def test_bybit_short_position_is_negative(made: list[Any]) -> None:
+    client, _, _ = bybit(made)
+
+    (position,) = await client.get_positions()
+    same = await client.get_position(BYBIT_BTC)
+
+    assert position == same
+    assert position.symbol == BYBIT_BTC
+    assert position.quantity == Decimal("-0.015")
+    assert (position.entry_price, position.mark_price) == (Decimal("65012.4"), Decimal("64991.02"))
+    assert position.liquidation_price == Decimal("77321.5")
+    assert position.leverage == 5
+    assert position.unrealized_pnl == Decimal("0.3207")
+
+
+async def test_bybit_unified_wallet_balance(made: list[Any]) -> None:
+    client, _, _ = bybit(made)
+
+    balance = await client.get_balance()
+
+    assert balance.asset == "USDT"
+    assert balance.wallet_balance == Decimal("10020")
+    assert balance.equity == Decimal("10020.3207")
+    assert balance.unrealized_pnl == Decimal("0.3207")
+    assert balance.margin_used == Decimal("195.0372")
+    assert balance.maintenance_margin == Decimal("4.8759")
+    assert balance.available == Decimal("9825.2835")
 
 
 async def test_bybit_funding_rate_from_tickers(made: list[Any]) -> None:

@@ -344,7 +344,20 @@ class CcxtExchangeClient:
                 reject_reason=reason,
                 client_order_id=client_order_id,
             )
-        info = parse_order(raw, spec.contract_size)
+        if isinstance(raw, Mapping) and raw.get("amount") is None:
+            # Bybit and OKX acknowledge a cancel with the ids only: read the order back for
+            # its state and what it filled
+            known = await self._find(lambda: self._fetch_order(order_id, market), spec)
+            if known is None:
+                return OrderResult(
+                    success=True,
+                    order_id=order_id,
+                    status=OrderStatus.PENDING_CANCEL.value,
+                    client_order_id=client_order_id,
+                )
+            info = known
+        else:
+            info = parse_order(raw, spec.contract_size)
         status = OrderStatus(info.status)
         if status in (OrderStatus.NEW, OrderStatus.UNKNOWN):
             status = OrderStatus.PENDING_CANCEL  # answered, not yet confirmed final
@@ -419,23 +432,41 @@ class CcxtExchangeClient:
         return int(confirmed)
 
     async def get_balance(self) -> Balance:
-        """The account in its settlement asset (USD-M: Binance's ``total*`` fields)."""
+        """The account in its settlement asset: Binance USD-M's ``total*`` fields, Bybit's
+        unified account's (USD totals), else ccxt's USDT, USDC or USD balance."""
         raw = as_mapping(
             await self._call(self._exchange.fetch_balance, priority=Priority.POLL), "balance"
         )
         info = info_of(raw)
-        wallet = number(info.get("totalWalletBalance"))
+        # Binance's account, or Bybit's unified account (its totals are in USD)
+        bybit_accounts = as_mapping(info.get("result") or {}, "balance").get("list")
+        if isinstance(bybit_accounts, list) and bybit_accounts:
+            account = as_mapping(bybit_accounts[0], "balance")
+            keys = (
+                "totalPerpUPL",
+                "totalEquity",
+                "totalMaintenanceMargin",
+                "totalAvailableBalance",
+            )
+        else:
+            account = info
+            keys = (
+                "totalUnrealizedProfit",
+                "totalMarginBalance",
+                "totalMaintMargin",
+                "availableBalance",
+            )
+        wallet = number(account.get("totalWalletBalance"))
         if wallet is not None:
-            unrealized = number(info.get("totalUnrealizedProfit")) or _ZERO
-            margin = number(info.get("totalInitialMargin")) or _ZERO
+            unrealized = number(account.get(keys[0])) or _ZERO
             return Balance(
                 asset="USDT",
                 wallet_balance=wallet,
                 unrealized_pnl=unrealized,
-                equity=number(info.get("totalMarginBalance")) or wallet + unrealized,
-                margin_used=margin,
-                maintenance_margin=number(info.get("totalMaintMargin")) or _ZERO,
-                available=max(_ZERO, number(info.get("availableBalance")) or _ZERO),
+                equity=number(account.get(keys[1])) or wallet + unrealized,
+                margin_used=number(account.get("totalInitialMargin")) or _ZERO,
+                maintenance_margin=number(account.get(keys[2])) or _ZERO,
+                available=max(_ZERO, number(account.get(keys[3])) or _ZERO),
             )
         for asset in ("USDT", "USDC", "USD"):
             row = raw.get(asset)
