@@ -4,13 +4,25 @@ Everything public is importable from here: ``from fundarb.execution import Order
 """
 
 from fundarb.execution.algos import (
+    Algorithm,
+    AlgorithmChoice,
     DeadlinePolicy,
+    ExecutionScheduler,
+    Iceberg,
+    IcebergConfig,
+    IcebergResult,
+    MakerLadder,
+    MakerLadderConfig,
+    MakerLadderResult,
     PairLeg,
     PairTwap,
+    ScheduledExecution,
+    ScheduleState,
     TwapConfig,
     TwapProgress,
     TwapResult,
     TwapState,
+    choose_algorithm,
 )
 from fundarb.execution.core.book import BookLevel, BookWalk, OrderBook
 from fundarb.execution.core.liquidity_analyzer import (
@@ -50,6 +62,8 @@ from fundarb.execution.patterns.partial_fill_handler import PartialFillHandler
 
 __all__ = [
     "ActualSlippage",
+    "Algorithm",
+    "AlgorithmChoice",
     "AtomicConfig",
     "AtomicExecutionResult",
     "AtomicMultiOrderExecutor",
@@ -61,9 +75,13 @@ __all__ = [
     "ExecutionRecord",
     "ExecutionRecordStore",
     "ExecutionResult",
+    "ExecutionScheduler",
     "ExecutionTracker",
     "ExecutorConfig",
     "ExpectedSlippage",
+    "Iceberg",
+    "IcebergConfig",
+    "IcebergResult",
     "ImbalancePolicy",
     "Incident",
     "IncidentKind",
@@ -73,6 +91,9 @@ __all__ = [
     "LegReport",
     "LiquidityAnalyzer",
     "LiquidityReport",
+    "MakerLadder",
+    "MakerLadderConfig",
+    "MakerLadderResult",
     "OrderBook",
     "OrderExecutor",
     "OrderSpec",
@@ -81,9 +102,12 @@ __all__ = [
     "PartialFillHandler",
     "PositionSizer",
     "Recommendation",
+    "ScheduleState",
+    "ScheduledExecution",
     "SlippageCalculator",
     "TwapConfig",
     "TwapProgress",
     "TwapResult",
     "TwapState",
+    "choose_algorithm",
 ]

@@ -1,5 +1,11 @@
 """Execution algorithms for large pairs: pair TWAP, iceberg, maker ladder, scheduler."""
 
+from fundarb.execution.algos.choice import (
+    Algorithm,
+    AlgorithmChoice,
+    choose_algorithm,
+    choose_from_depth,
+)
 from fundarb.execution.algos.handlers import atomic_handler, twap_handler
 from fundarb.execution.algos.iceberg import ClipRecord, Iceberg, IcebergConfig, IcebergResult
 from fundarb.execution.algos.maker_ladder import (
@@ -28,6 +34,8 @@ from fundarb.execution.algos.twap import (
 )
 
 __all__ = [
+    "Algorithm",
+    "AlgorithmChoice",
     "CheckpointStore",
     "ClipRecord",
     "DeadlinePolicy",
@@ -53,5 +61,7 @@ __all__ = [
     "TwapResult",
     "TwapState",
     "atomic_handler",
+    "choose_algorithm",
+    "choose_from_depth",
     "twap_handler",
 ]
