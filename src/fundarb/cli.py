@@ -15,6 +15,8 @@ from decimal import Decimal, InvalidOperation
 from rich.console import Console
 
 from fundarb import __version__
+from fundarb.cli_algos import add_command as add_twap_command
+from fundarb.cli_algos import run_command as run_twap_command
 from fundarb.cli_funding import add_commands as add_funding_commands
 from fundarb.cli_funding import run_command as run_funding_command
 from fundarb.cli_report import add_command as add_report_command
@@ -130,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_funding_commands(commands)
     add_simex_command(commands)
     add_report_command(commands)
+    add_twap_command(commands)
     return parser
 
 
@@ -149,6 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_simex_command(args)
     if args.command == "report":
         return run_report_command(args)
+    if args.command == "twap":
+        return run_twap_command(args)
     return run_funding_command(args)
 
 
