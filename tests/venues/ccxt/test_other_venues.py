@@ -1,7 +1,7 @@
 """``CcxtExchangeClient`` over the real ccxt ``bybit``, ``okx`` and ``hyperliquid`` classes,
 their HTTP answered from payloads written by hand in the shapes of each exchange's API
 documentation (``fixtures/`` here and ``tests/funding/fixtures/``): market specs, books,
-orders placed and looked up, funding. No network; ccxt's request building, signing, error
+orders placed, looked up and cancelled, fills, positions, balances, funding. No network; ccxt's request building, signing, error
 conventions and parsing run unmodified.
 
 Hyperliquid signs every action with an Ethereum key: a throwaway key made up for these
@@ -386,8 +386,11 @@ OKX_BTC = "BTC/USDT:USDT"
 
 
 class FakeOkx:
+    """OKX v5's order endpoints: the order placed is the one looked up."""
+
     def __init__(self) -> None:
         self.cl_ord_id = ""
+        self.cancelled = False  # the order was cancelled (after filling 12 of 30 contracts)
 
     def place(self, fields: Mapping[str, Any]) -> Any:
         self.cl_ord_id = str(fields["clOrdId"])
@@ -395,10 +398,19 @@ class FakeOkx:
         payload["data"][0]["clOrdId"] = self.cl_ord_id
         return payload
 
+    def cancel(self, fields: Mapping[str, Any]) -> Any:
+        """As documented: the ids only, and ``sCode`` 0 for the order cancelled."""
+        payload = load(HERE / "okx_cancel_order.json")
+        payload["data"][0]["clOrdId"] = self.cl_ord_id
+        self.cancelled = True
+        return payload
+
     def get(self, fields: Mapping[str, Any]) -> Any:
         payload = load(HERE / "okx_order_get.json")
         row = payload["data"][0]
         row["clOrdId"] = self.cl_ord_id
+        if self.cancelled:
+            row.update(state="canceled", cancelSource="1", uTime="1695190492211")
         if (
             fields.get("ordId", row["ordId"]) != row["ordId"]
             or fields.get("clOrdId", row["clOrdId"]) != row["clOrdId"]
@@ -431,6 +443,11 @@ def okx(made: list[Any]) -> tuple[CcxtExchangeClient, Transport, FakeOkx]:
         # ccxt places one order through the batch endpoint; its answer has the same shape
         Route("POST", "/api/v5/trade/batch-orders", fake.place),
         Route("GET", "/api/v5/trade/order", fake.get),
+        Route("POST", "/api/v5/trade/cancel-order", fake.cancel),
+        # ccxt reads our trades from fills-history (3 months): the shape of /trade/fills
+        Route("GET", "/api/v5/trade/fills-history", HERE / "okx_fills_history.json"),
+        Route("GET", "/api/v5/account/positions", HERE / "okx_account_positions.json"),
+        Route("GET", "/api/v5/account/balance", HERE / "okx_account_balance.json"),
     ]
     exchange, transport = recorded(
         "okx", routes, apiKey="okx-key", secret="okx-secret", password="okx-passphrase"
@@ -521,17 +538,90 @@ async def test_okx_funding_rate(made: list[Any]) -> None:
     assert rate.mark_price == rate.index_price == Decimal("83913.7")
 
 
+async def test_okx_cancel_acknowledged_by_ids_is_read_back_in_base(made: list[Any]) -> None:
+    client, transport, _ = okx(made)
+    placed = await client.place_limit_order(OKX_BTC, Decimal("0.3"), Decimal("64001"), "buy")
+    assert placed.order_id is not None
+
+    cancelled = await client.cancel_order(placed.order_id)
+
+    (sent,) = transport.calls("POST", "/api/v5/trade/cancel-order")
+    assert (sent.fields["instId"], sent.fields["ordId"]) == ("BTC-USDT-SWAP", placed.order_id)
+    assert cancelled.success
+    assert cancelled.status == "CANCELED"
+    assert cancelled.filled_size == Decimal("0.12")  # 12 contracts of 0.01 filled before
+    assert cancelled.size == Decimal("0.30")
+    assert cancelled.client_order_id == client_id(placed)
+
+
+async def test_okx_fills_in_base_units_with_the_fee_paid_positive(made: list[Any]) -> None:
+    client, transport, _ = okx(made)
+
+    (fill,) = await client.get_fills(OKX_BTC)
+
+    (sent,) = transport.calls("GET", "/api/v5/trade/fills-history")
+    assert (sent.fields["instId"], sent.fields["instType"]) == ("BTC-USDT-SWAP", "SWAP")
+    assert (fill.order_id, fill.trade_id) == ("312269865356374016", "1104593826")
+    assert (fill.side.value, fill.price) == ("buy", Decimal("64000.9"))
+    assert fill.quantity == Decimal("0.12")  # fillSz 12 contracts of ctVal 0.01
+    assert fill.fee == Decimal("1.5360216")  # OKX states a charge negative
+    assert fill.liquidity.value == "maker"
+    assert fill.timestamp == at(1695190491834)
+
+
+async def test_okx_short_position_in_base_units(made: list[Any]) -> None:
+    client, transport, _ = okx(made)
+
+    (position,) = await client.get_positions()
+    same = await client.get_position(OKX_BTC)
+
+    assert position == same
+    assert transport.calls("GET", "/api/v5/account/positions")[-1].fields["instId"] == (
+        "BTC-USDT-SWAP"
+    )
+    assert position.symbol == OKX_BTC
+    assert position.quantity == Decimal("-0.25")  # pos -25 contracts of 0.01
+    assert (position.entry_price, position.mark_price) == (Decimal("64010.2"), Decimal("64001.3"))
+    assert position.liquidation_price == Decimal("69876.5")
+    assert position.leverage == 10
+    assert position.margin == Decimal("1600.0325")
+    assert position.unrealized_pnl == Decimal("2.225")
+
+
+async def test_okx_trading_account_balance(made: list[Any]) -> None:
+    client, _, _ = okx(made)
+
+    balance = await client.get_balance()
+
+    assert balance.asset == "USDT"
+    assert balance.wallet_balance == Decimal("10000")  # cashBal
+    assert balance.equity == Decimal("10002.225")  # eq
+    assert balance.unrealized_pnl == Decimal("2.225")
+    assert balance.margin_used == Decimal("1600.0325")
+    assert balance.maintenance_margin == Decimal("64.0013")
+    assert balance.available == Decimal("8402.1925")  # availEq
+
+
 # -- Hyperliquid (USDC perpetuals) -----------------------------------------------------------
 
 HL_BTC = "BTC/USDC:USDC"
 
 
 class FakeHyperliquid:
+    """Hyperliquid's exchange and orderStatus: the order placed is the one looked up."""
+
     def __init__(self) -> None:
         self.cloid = ""
+        self.cancelled = False  # the order was cancelled (after filling 0.0004 of 0.001)
+        self.gone = False  # the order had closed before the cancel arrived
 
     def exchange(self, fields: Mapping[str, Any]) -> Any:
         action = fields["action"]
+        if action["type"] == "cancel":
+            if self.gone:
+                return load(HERE / "hyperliquid_cancel_error.json")
+            self.cancelled = True
+            return load(HERE / "hyperliquid_cancel_ok.json")
         if action["type"] != "order":
             return load(HERE / "hyperliquid_default_ok.json")  # approveBuilderFee, setReferrer
         self.cloid = str(action["orders"][0].get("c", ""))
@@ -541,6 +631,11 @@ class FakeHyperliquid:
         payload = load(HERE / "hyperliquid_order_status.json")
         order = payload["order"]["order"]
         order["cloid"] = self.cloid or None
+        if self.cancelled:
+            payload["order"].update(status="canceled", statusTimestamp=1754450990877)
+        if self.gone:
+            order["sz"] = "0.0"
+            payload["order"].update(status="filled", statusTimestamp=1754450988140)
         if fields["oid"] not in (order["oid"], order["cloid"]):
             return {"status": "unknownOid"}
         return payload
@@ -566,6 +661,13 @@ def hyperliquid(made: list[Any]) -> tuple[CcxtExchangeClient, Transport, FakeHyp
         Route("POST", "/info", HERE / "hyperliquid_l2book_btc.json", {"type": "l2Book"}),
         Route("POST", "/info", fake.order_status, {"type": "orderStatus"}),
         Route("POST", "/info", lambda f: "default", {"type": "userAbstraction"}),
+        Route("POST", "/info", HERE / "hyperliquid_user_fills.json", {"type": "userFills"}),
+        Route(
+            "POST",
+            "/info",
+            HERE / "hyperliquid_clearinghouse_state.json",
+            {"type": "clearinghouseState"},
+        ),
         Route("POST", "/exchange", fake.exchange),
     ]
     exchange, transport = recorded(
@@ -652,3 +754,117 @@ async def test_hyperliquid_funding_rate_is_hourly(made: list[Any]) -> None:
     assert rate.rate == Decimal("0.0000125")
     assert (rate.mark_price, rate.index_price) == (Decimal("64253.5"), Decimal("64241.0"))
     assert rate.interval == timedelta(hours=1)
+
+
+async def test_hyperliquid_cancel_acknowledged_by_status_is_read_back(made: list[Any]) -> None:
+    client, transport, _ = hyperliquid(made)
+    placed = await client.place_limit_order(HL_BTC, Decimal("0.001"), Decimal("64253"), "buy")
+    assert placed.order_id is not None
+
+    cancelled = await client.cancel_order(placed.order_id)
+
+    (sent,) = [
+        s for s in transport.calls("POST", "/exchange") if s.fields["action"]["type"] == "cancel"
+    ]
+    assert sent.fields["action"]["cancels"] == [{"a": 0, "o": 77738308}]
+    assert cancelled.success
+    assert cancelled.status == "CANCELED"
+    assert cancelled.filled_size == Decimal("0.0004")
+    assert cancelled.client_order_id == client_id(placed)
+
+
+async def test_hyperliquid_cancel_of_a_closed_order_is_refused_with_its_state(
+    made: list[Any],
+) -> None:
+    client, _, fake = hyperliquid(made)
+    placed = await client.place_limit_order(HL_BTC, Decimal("0.001"), Decimal("64253"), "buy")
+    assert placed.order_id is not None
+    fake.gone = True
+
+    refused = await client.cancel_order(placed.order_id)
+
+    assert not refused.success
+    assert refused.reject_reason is not None
+    assert refused.reject_reason.value == "already_final"
+    assert refused.status == "FILLED"
+    assert refused.filled_size == Decimal("0.001")
+
+
+async def test_hyperliquid_fills_of_the_symbol_with_the_total_fee(made: list[Any]) -> None:
+    client, transport, _ = hyperliquid(made)
+
+    maker, taker = await client.get_fills(HL_BTC)
+
+    (sent,) = [s for s in transport.calls("POST", "/info") if s.fields["type"] == "userFills"]
+    assert sent.fields["user"] == HL_WALLET
+    assert (maker.order_id, maker.trade_id) == ("77738308", "907114572239861")
+    assert (maker.side.value, maker.price, maker.quantity) == (
+        "buy",
+        Decimal("64253.0"),
+        Decimal("0.0004"),
+    )
+    assert (maker.fee, maker.liquidity.value) == (Decimal("0.003855"), "maker")
+    assert maker.timestamp == at(1754450981204)
+    assert (taker.side.value, taker.liquidity.value) == ("sell", "taker")
+    # Hyperliquid's fee already includes the builder fee: it is not added twice
+    assert taker.fee == Decimal("0.012845")
+
+
+async def test_hyperliquid_positions_signed_from_szi(made: list[Any]) -> None:
+    client, _, _ = hyperliquid(made)
+
+    btc, eth = sorted(await client.get_positions(), key=lambda p: p.symbol)
+    same = await client.get_position(HL_BTC)
+
+    assert btc == same
+    assert btc.symbol == HL_BTC
+    assert btc.quantity == Decimal("-0.02")
+    assert (btc.entry_price, btc.mark_price) == (Decimal("64310.0"), Decimal("64253.5"))
+    assert btc.liquidation_price == Decimal("98765.4")
+    assert (btc.leverage, btc.margin) == (20, Decimal("64.2535"))
+    assert btc.unrealized_pnl == Decimal("1.13")
+    assert eth.symbol == "ETH/USDC:USDC"
+    assert eth.quantity == Decimal("0.5")
+    assert eth.liquidation_price is None  # none while the account is far from it
+    assert eth.mark_price == Decimal("3433.7")
+
+
+async def test_hyperliquid_perp_account_balance(made: list[Any]) -> None:
+    client, _, _ = hyperliquid(made)
+
+    balance = await client.get_balance()
+
+    assert balance.asset == "USDC"
+    assert balance.equity == Decimal("10017.98")  # accountValue: unrealised PnL included
+    assert balance.unrealized_pnl == Decimal("17.98")  # 1.13 + 16.85
+    assert balance.wallet_balance == Decimal("10000.00")
+    assert balance.margin_used == Decimal("235.9385")
+    assert balance.maintenance_margin == Decimal("47.1877")
+    assert balance.available == Decimal("9782.0415")  # withdrawable
+
+
+@pytest.mark.parametrize(
+    ("price", "side", "sent"),
+    [
+        # ETH's tick at load (mark 3433.7) is 0.1; above 10,000 only whole prices have at most
+        # five significant figures, and ccxt would round 12345.3 to the nearest: down, for a sell
+        ("12345.23", "sell", "12346"),
+        ("12345.77", "buy", "12345"),
+        ("3433.76", "buy", "3433.7"),
+        ("3433.71", "sell", "3433.8"),
+    ],
+)
+async def test_hyperliquid_price_keeps_five_significant_figures_on_the_safe_side(
+    made: list[Any], price: str, side: str, sent: str
+) -> None:
+    client, transport, _ = hyperliquid(made)
+
+    result = await client.place_limit_order(
+        "ETH/USDC:USDC", Decimal("0.01"), Decimal(price), side, post_only=True
+    )
+
+    (order,) = [
+        s for s in transport.calls("POST", "/exchange") if s.fields["action"]["type"] == "order"
+    ]
+    assert order.fields["action"]["orders"][0]["p"] == sent
+    assert result.price == Decimal(sent)

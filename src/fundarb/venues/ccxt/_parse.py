@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from fundarb.numbers import to_decimal
+from fundarb.venues.accounts import Balance
 from fundarb.venues.ccxt._errors import BadPayloadError
 from fundarb.venues.markets import MarketSpec
 from fundarb.venues.orders import (
@@ -30,6 +31,7 @@ __all__ = [
     "as_mapping",
     "exact",
     "number",
+    "parse_balance",
     "parse_book",
     "parse_fill",
     "parse_order",
@@ -253,6 +255,9 @@ def parse_fill(venue: str, raw: object, contract_size: Decimal, client_order_id:
         raise BadPayloadError("trade: missing id, order, side, price, amount or time")
     fee = trade.get("fee")
     fee_cost = exact(fee.get("cost"), info, "commission") if isinstance(fee, Mapping) else None
+    if info.get("builderFee") is not None and number(info.get("fee")) is not None:
+        # Hyperliquid's fee already includes its builder fee: ccxt adds that in again
+        fee_cost = number(info.get("fee"))
     maker = trade.get("takerOrMaker") == "maker"
     return Fill(
         venue=venue,
@@ -266,4 +271,120 @@ def parse_fill(venue: str, raw: object, contract_size: Decimal, client_order_id:
         fee=fee_cost or _ZERO,
         liquidity=Liquidity.MAKER if maker else Liquidity.TAKER,
         timestamp=when,
+    )
+
+
+# -- balances -------------------------------------------------------------------------------
+
+_SETTLEMENT = ("USDT", "USDC", "USD")
+
+
+def parse_balance(raw: Mapping[str, Any]) -> Balance | None:
+    """ccxt's balance as the account in its settlement asset, read from the venue's own
+    payload (``info``) where ccxt's unified fields lose it (unrealised PnL, margins); None
+    if it holds no USDT, USDC or USD."""
+    info = info_of(raw)
+    for read in (_binance_or_bybit, _okx, _hyperliquid):
+        balance = read(info)
+        if balance is not None:
+            return balance
+    for asset in _SETTLEMENT:
+        row = raw.get(asset)
+        if isinstance(row, Mapping) and number(row.get("total")) is not None:
+            total = number(row.get("total")) or _ZERO
+            return Balance(
+                asset=asset,
+                wallet_balance=total,
+                unrealized_pnl=_ZERO,
+                equity=total,
+                margin_used=number(row.get("used")) or _ZERO,
+                maintenance_margin=_ZERO,
+                available=max(_ZERO, number(row.get("free")) or _ZERO),
+            )
+    return None
+
+
+def _binance_or_bybit(info: Mapping[str, Any]) -> Balance | None:
+    """Binance USD-M's account, or Bybit's unified account (its totals are in USD)."""
+    bybit_accounts = _sub(info, "result").get("list")
+    if isinstance(bybit_accounts, list) and bybit_accounts:
+        account = as_mapping(bybit_accounts[0], "balance")
+        keys = ("totalPerpUPL", "totalEquity", "totalMaintenanceMargin", "totalAvailableBalance")
+    else:
+        account = info
+        keys = (
+            "totalUnrealizedProfit",
+            "totalMarginBalance",
+            "totalMaintMargin",
+            "availableBalance",
+        )
+    wallet = number(account.get("totalWalletBalance"))
+    if wallet is None:
+        return None
+    unrealized = number(account.get(keys[0])) or _ZERO
+    return Balance(
+        asset="USDT",
+        wallet_balance=wallet,
+        unrealized_pnl=unrealized,
+        equity=number(account.get(keys[1])) or wallet + unrealized,
+        margin_used=number(account.get("totalInitialMargin")) or _ZERO,
+        maintenance_margin=number(account.get(keys[2])) or _ZERO,
+        available=max(_ZERO, number(account.get(keys[3])) or _ZERO),
+    )
+
+
+def _okx(info: Mapping[str, Any]) -> Balance | None:
+    """OKX's trading account: the settlement currency's detail (``cashBal``, ``eq``,
+    ``upl``; ``imr`` and ``mmr`` in single-currency margin, else the frozen balance)."""
+    data = info.get("data")
+    first = data[0] if isinstance(data, list) and data else None
+    details = first.get("details") if isinstance(first, Mapping) else None
+    if not isinstance(details, list):
+        return None
+    by_ccy = {d.get("ccy"): d for d in details if isinstance(d, Mapping)}
+    for asset in _SETTLEMENT:
+        detail = by_ccy.get(asset)
+        if detail is None or number(detail.get("cashBal")) is None:
+            continue
+        wallet = number(detail.get("cashBal")) or _ZERO
+        unrealized = number(detail.get("upl")) or _ZERO
+        available = number(detail.get("availEq"))
+        return Balance(
+            asset=asset,
+            wallet_balance=wallet,
+            unrealized_pnl=unrealized,
+            equity=number(detail.get("eq")) or wallet + unrealized,
+            margin_used=number(detail.get("imr")) or number(detail.get("frozenBal")) or _ZERO,
+            maintenance_margin=number(detail.get("mmr")) or _ZERO,
+            available=max(
+                _ZERO,
+                available if available is not None else number(detail.get("availBal")) or _ZERO,
+            ),
+        )
+    return None
+
+
+def _hyperliquid(info: Mapping[str, Any]) -> Balance | None:
+    """Hyperliquid's perp account (``clearinghouseState``): ``accountValue`` includes the
+    positions' unrealised PnL; ``withdrawable`` is what is free."""
+    summary = info.get("marginSummary")
+    positions = info.get("assetPositions")
+    if not isinstance(summary, Mapping) or not isinstance(positions, list):
+        return None
+    equity = number(summary.get("accountValue"))
+    if equity is None:
+        return None
+    unrealized = sum(
+        (number(_sub(p, "position").get("unrealizedPnl")) or _ZERO)
+        for p in positions
+        if isinstance(p, Mapping)
+    )
+    return Balance(
+        asset="USDC",
+        wallet_balance=equity - unrealized,
+        unrealized_pnl=Decimal(unrealized),
+        equity=equity,
+        margin_used=number(summary.get("totalMarginUsed")) or _ZERO,
+        maintenance_margin=number(info.get("crossMaintenanceMarginUsed")) or _ZERO,
+        available=max(_ZERO, number(info.get("withdrawable")) or _ZERO),
     )

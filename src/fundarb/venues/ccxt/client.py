@@ -28,7 +28,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -57,6 +57,7 @@ from fundarb.venues.ccxt._parse import (
     exact,
     info_of,
     number,
+    parse_balance,
     parse_book,
     parse_fill,
     parse_order,
@@ -74,6 +75,7 @@ from fundarb.venues.orders import (
     OrderStatus,
     OrderUpdate,
     RejectReason,
+    Side,
     parse_side,
 )
 
@@ -432,57 +434,18 @@ class CcxtExchangeClient:
         return int(confirmed)
 
     async def get_balance(self) -> Balance:
-        """The account in its settlement asset: Binance USD-M's ``total*`` fields, Bybit's
-        unified account's (USD totals), else ccxt's USDT, USDC or USD balance."""
+        """The account in its settlement asset, from the venue's own account payload where
+        ccxt's unified balance loses it: Binance USD-M's ``total*`` fields, Bybit's unified
+        account (USD totals), OKX's trading account (the USDT, USDC or USD detail),
+        Hyperliquid's perp account (``clearinghouseState``); else ccxt's USDT, USDC or USD
+        balance."""
         raw = as_mapping(
             await self._call(self._exchange.fetch_balance, priority=Priority.POLL), "balance"
         )
-        info = info_of(raw)
-        # Binance's account, or Bybit's unified account (its totals are in USD)
-        bybit_accounts = as_mapping(info.get("result") or {}, "balance").get("list")
-        if isinstance(bybit_accounts, list) and bybit_accounts:
-            account = as_mapping(bybit_accounts[0], "balance")
-            keys = (
-                "totalPerpUPL",
-                "totalEquity",
-                "totalMaintenanceMargin",
-                "totalAvailableBalance",
-            )
-        else:
-            account = info
-            keys = (
-                "totalUnrealizedProfit",
-                "totalMarginBalance",
-                "totalMaintMargin",
-                "availableBalance",
-            )
-        wallet = number(account.get("totalWalletBalance"))
-        if wallet is not None:
-            unrealized = number(account.get(keys[0])) or _ZERO
-            return Balance(
-                asset="USDT",
-                wallet_balance=wallet,
-                unrealized_pnl=unrealized,
-                equity=number(account.get(keys[1])) or wallet + unrealized,
-                margin_used=number(account.get("totalInitialMargin")) or _ZERO,
-                maintenance_margin=number(account.get(keys[2])) or _ZERO,
-                available=max(_ZERO, number(account.get(keys[3])) or _ZERO),
-            )
-        for asset in ("USDT", "USDC", "USD"):
-            row = raw.get(asset)
-            if isinstance(row, Mapping) and number(row.get("total")) is not None:
-                total = number(row.get("total")) or _ZERO
-                used = number(row.get("used")) or _ZERO
-                return Balance(
-                    asset=asset,
-                    wallet_balance=total,
-                    unrealized_pnl=_ZERO,
-                    equity=total,
-                    margin_used=used,
-                    maintenance_margin=_ZERO,
-                    available=max(_ZERO, number(row.get("free")) or _ZERO),
-                )
-        raise BadPayloadError("balance: no USDT, USDC or USD balance", venue=self._venue)
+        balance = parse_balance(raw)
+        if balance is None:
+            raise BadPayloadError("balance: no USDT, USDC or USD balance", venue=self._venue)
+        return balance
 
     async def get_funding_rate(self, symbol: str) -> FundingRate:
         market, _ = await self._market(symbol)
@@ -810,6 +773,8 @@ class CcxtExchangeClient:
         market, spec = await self._market(symbol)
         if limit_price is not None:
             limit_price = spec.round_price(limit_price, parsed_side)
+            if getattr(self._exchange, "id", None) == "hyperliquid":
+                limit_price = _five_figures(limit_price, parsed_side, spec)
             if limit_price <= 0:
                 raise InvalidOrderError("price rounds to zero on the tick", **where)
         check = spec.check_order(qty, limit_price, reduce_only=reduce_only)
@@ -1192,6 +1157,17 @@ def _acknowledged(raw: object, side: str, contracts: Decimal, price: Decimal | N
         "amount": contracts,
         "price": raw.get("price") or price,
     }
+
+
+def _five_figures(price: Decimal, side: Side, spec: MarketSpec) -> Decimal:
+    """Hyperliquid's price rule: at most five significant figures, whole prices always
+    allowed. The market's tick (ccxt's, from the mark price at load) does not follow the
+    price: rounded side-aware here, as ccxt would round to the nearest."""
+    step = Decimal(1) if price >= 10_000 else Decimal(1).scaleb(price.adjusted() - 4)
+    if step <= spec.tick_size:
+        return price
+    rounding = ROUND_FLOOR if side is Side.BUY else ROUND_CEILING
+    return (price / step).to_integral_value(rounding=rounding) * step
 
 
 def _result(info: OrderInfo, client_order_id: str) -> OrderResult:
