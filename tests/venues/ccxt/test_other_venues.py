@@ -1,8 +1,8 @@
 """``CcxtExchangeClient`` over the real ccxt ``bybit``, ``okx`` and ``hyperliquid`` classes,
 their HTTP answered from payloads written by hand in the shapes of each exchange's API
 documentation (``fixtures/`` here and ``tests/funding/fixtures/``): market specs, books,
-orders placed, looked up and cancelled, fills, positions, balances, funding. No network; ccxt's request building, signing, error
-conventions and parsing run unmodified.
+orders placed, looked up and cancelled, fills, positions, balances, funding. No network;
+ccxt's request building, signing, error conventions and parsing run unmodified.
 
 Hyperliquid signs every action with an Ethereum key: a throwaway key made up for these
 tests (never a real one) signs through ccxt's own bundled secp256k1 code.
