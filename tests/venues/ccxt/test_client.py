@@ -28,6 +28,7 @@ from fundarb.errors import (
 from fundarb.venues import (
     BalanceProvider,
     ClockProvider,
+    EventStreamProvider,
     ExchangeClient,
     FeeProvider,
     FillHistoryProvider,
@@ -39,6 +40,7 @@ from fundarb.venues import (
 )
 from fundarb.venues import ccxt as ccxt_venue
 from fundarb.venues.ccxt import AccountRateLimiter, BadPayloadError, CcxtExchangeClient
+from fundarb.venues.interface import FundingHistoryProvider
 from tests.venues.ccxt.binance import (
     API_KEY,
     SECRET,
@@ -102,6 +104,8 @@ def test_offers_the_interface_and_capabilities(venue: Venue) -> None:
         OrderLookup,
         FillHistoryProvider,
         ClockProvider,
+        EventStreamProvider,
+        FundingHistoryProvider,
     ):
         assert isinstance(venue.client, protocol), protocol.__name__
 
