@@ -118,7 +118,8 @@ class WorldConfig:
     """How the simulated world runs.
 
     ``speed``: venue seconds per loop second. ``step_s``: the market model's price step in
-    venue seconds (``None``: the model's default; a fast-forwarded demo uses 30–60 s).
+    venue seconds (``None``: the model's default; a fast-forwarded demo uses 30–60 s, with
+    each step's taker orders batched into one per side: see ``MarketModelConfig``).
     ``symbols``: the canonical bases to list (``None``: all; a venue left with none is not
     built). ``capture``: a Binance USD-M BTCUSDT capture to build alpha's BTCUSDT from;
     ignored when ``None`` or when the file is missing. Raises ``ConfigError`` on an unknown
@@ -200,8 +201,8 @@ def sim_world(config: WorldConfig | None = None) -> list[SimulatedExchange]:
     calibration = config.calibration()
     assets = {a.base: a for a in _ASSETS}
     model = MarketModelConfig(price_seed=config.seed)
-    if config.step_s is not None:
-        model = replace(model, step_s=config.step_s)
+    if config.step_s is not None:  # a coarse step: each step's taker orders arrive as one
+        model = replace(model, step_s=config.step_s, batch_takers=True)
     if calibration is not None:
         assets["BTC"] = replace(assets["BTC"], price=calibration.initial_price)
         model = replace(model, volatility_per_sqrt_s=calibration.volatility_per_sqrt_s)

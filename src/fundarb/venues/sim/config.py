@@ -140,6 +140,10 @@ class MarketModelConfig:
     replenish_fraction_per_step: float = 0.15
     taker_rate_per_s: float = 2.0
     price_seed: int | None = None
+    # True: each step's taker orders arrive as one order per side at the step (their summed
+    # size, at most half the side's visible depth), so a coarse step costs one event per
+    # step instead of one per order (the demo's three days); False: one event per order
+    batch_takers: bool = False
 
     def __post_init__(self) -> None:
         _positive(

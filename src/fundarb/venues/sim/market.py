@@ -61,8 +61,9 @@ class SyntheticMarket:
         self._level_lots = max(1, int(symbol.depth_per_level / symbol.lot_size))
         self._taker_mean_lots = max(1.0, float(symbol.taker_mean_size / symbol.lot_size))
         self._next_step = start + model.step_s
-        self._next_buy = start + self._interarrival()
-        self._next_sell = start + self._interarrival()
+        batched = model.batch_takers
+        self._next_buy = math.inf if batched else start + self._interarrival()
+        self._next_sell = math.inf if batched else start + self._interarrival()
         self._reshape()
 
     @property
@@ -76,6 +77,8 @@ class SyntheticMarket:
         t = self.next_time()
         if t == self._next_step:
             self._step()
+            if self._model.batch_takers:
+                self._batched_takers(t)
             self._next_step = t + self._model.step_s
             return True
         taker_is_buy = t == self._next_buy
@@ -87,6 +90,32 @@ class SyntheticMarket:
         else:
             self._next_sell = t + self._interarrival()
         return True
+
+    def _batched_takers(self, t: float) -> None:
+        """One step's taker flow per side as one order: Poisson many orders of exponential
+        size (their sum is Gamma-distributed), capped at half the visible depth."""
+        model = self._model
+        expected = model.taker_rate_per_s * model.step_s
+        if expected <= 0:
+            return
+        rng = self._rng
+        for taker_is_buy in (True, False):
+            if expected > 30:
+                count = max(0, round(rng.gauss(expected, math.sqrt(expected))))
+            else:
+                count, limit, product = 0, math.exp(-expected), rng.random()
+                while product > limit:
+                    count += 1
+                    product *= rng.random()
+            if not count:
+                continue
+            lots = round(rng.gammavariate(count, self._taker_mean_lots))
+            side = self._engine.book.asks if taker_is_buy else self._engine.book.bids
+            lots = min(lots, sum(side.values()) // 2)
+            if lots < 1:
+                continue
+            for tick, traded in self._engine.sweep(lots, taker_is_buy):
+                self._tape.append((t, tick, traded, taker_is_buy))
 
     def _interarrival(self) -> float:
         rate = self._model.taker_rate_per_s

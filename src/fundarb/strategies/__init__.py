@@ -1,0 +1,1 @@
+"""Strategies built on the execution layer: ``funding_arbitrage``."""
