@@ -1,9 +1,6 @@
-"""The ``fundarb`` command: help, validation, and the demo through the real entry point."""
+"""The ``fundarb`` command: help and validation (the demo runs in tests/test_demo.py)."""
 
 from __future__ import annotations
-
-import subprocess
-import sys
 
 import pytest
 
@@ -25,17 +22,29 @@ def test_demo_help_describes_what_it_does(capsys: pytest.CaptureFixture[str]) ->
         main(["demo", "--help"])
 
     out = capsys.readouterr().out
-    assert "--minutes" in out
-    assert "leaves no order and no position open" in out
+    assert "--days" in out
+    assert "three simulated venues" in out
+    assert "HTML report" in out
+
+
+def test_run_help_describes_the_kill_switch(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+
+    out = capsys.readouterr().out
+    assert "--config" in out
+    assert "SIGUSR1" in out
+    assert "kill_switch_file" in out
 
 
 @pytest.mark.parametrize(
     "args",
     [
-        ["demo", "--minutes", "0"],
-        ["demo", "--speed", "-1"],
-        ["demo", "--quantity", "abc"],
-        ["demo", "--minutes", "inf"],
+        ["demo", "--days", "0"],
+        ["demo", "--days", "-1"],
+        ["demo", "--days", "abc"],
+        ["demo", "--days", "inf"],
+        ["run"],
         ["nonsense"],
     ],
 )
@@ -52,17 +61,3 @@ def test_bad_arguments_exit_with_a_message(
 def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 2
     assert "usage" in capsys.readouterr().out
-
-
-def test_demo_runs_from_the_command_line() -> None:
-    # as a user runs it, in its own process on a real loop: a short view at high speed
-    done = subprocess.run(
-        [sys.executable, "-m", "fundarb", "demo", "--minutes", "0.2", "--speed", "200"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-    assert done.returncode == 0, done.stderr
-    assert "open orders: 0" in done.stdout

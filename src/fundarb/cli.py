@@ -12,8 +12,6 @@ import sys
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 
-from rich.console import Console
-
 from fundarb import __version__
 from fundarb.cli_algos import add_command as add_twap_command
 from fundarb.cli_algos import run_command as run_twap_command
@@ -23,6 +21,8 @@ from fundarb.cli_report import add_command as add_report_command
 from fundarb.cli_report import run_command as run_report_command
 from fundarb.cli_simex import add_command as add_simex_command
 from fundarb.cli_simex import run_command as run_simex_command
+from fundarb.cli_strategy import add_commands as add_strategy_commands
+from fundarb.cli_strategy import run_command as run_strategy_command
 from fundarb.errors import ConfigError, StorageError
 from fundarb.logs import setup_logging
 
@@ -38,14 +38,6 @@ _DB_HELP = """\
 Migrate fundarb's database. SQLite by default (a file under $FUNDARB_HOME, default
 ~/.local/share/fundarb/fundarb.db), PostgreSQL via --url or FUNDARB_DATABASE_URL
 (postgresql://user@host/db). Passwords are never printed.
-"""
-
-_DEMO_HELP = """\
-Run two simulated venues (alpha and beta) for a few simulated minutes and show their order
-books, trades and funding rates live; then buy on alpha and sell on beta with a market and a
-passive post-only limit order on each, and print the orders, fills, fees and positions.
-Unfilled limit remainders are cancelled, and the pair is closed atomically at the end: the
-demo leaves no order and no position open.
 """
 
 
@@ -83,36 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="structured logs on stderr at this level (default: %(default)s)",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    demo = commands.add_parser(
-        "demo",
-        help="two simulated venues, live, then a market and a limit order on each",
-        description=_DEMO_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    demo.add_argument(
-        "--minutes",
-        type=_positive_float,
-        default=3.0,
-        help="simulated minutes of the live view (default: %(default)s)",
-    )
-    demo.add_argument(
-        "--speed",
-        type=_positive_float,
-        default=20.0,
-        help="simulated seconds per real second (default: %(default)s)",
-    )
-    demo.add_argument(
-        "--seed",
-        type=int,
-        default=7,
-        help="market model seed; the same seed replays the same market (default: %(default)s)",
-    )
-    demo.add_argument(
-        "--quantity",
-        type=_positive_decimal,
-        default=Decimal("0.05"),
-        help="BTC per order (default: %(default)s)",
-    )
+    add_strategy_commands(commands)
     db = commands.add_parser(
         "db",
         help="the database: migrate it, see its revision",
@@ -146,8 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "db":
         return _db(args)
-    if args.command == "demo":
-        return _demo(args)
+    if args.command in ("demo", "run"):
+        return run_strategy_command(args)
     if args.command == "simex":
         return run_simex_command(args)
     if args.command == "report":
@@ -174,22 +137,3 @@ def _db(args: argparse.Namespace) -> int:
         print(f"fundarb db: {exc}", file=sys.stderr)
         return 2
     return 0
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from fundarb.demo import DemoConfig, run_demo
-
-    try:
-        config = DemoConfig(
-            minutes=args.minutes, speed=args.speed, seed=args.seed, quantity=args.quantity
-        )
-    except ConfigError as exc:
-        print(f"fundarb demo: {exc}", file=sys.stderr)
-        return 2
-    console = Console()
-    try:
-        report = asyncio.run(run_demo(config, console))
-    except KeyboardInterrupt:
-        console.print("interrupted: the simulated venues were closed")
-        return 130
-    return 0 if report.open_orders_left == 0 else 1

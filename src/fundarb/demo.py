@@ -1,300 +1,432 @@
-"""The demo: two simulated venues, live, then a market and a limit order on each.
+"""The demo: the whole funding-arbitrage strategy on three simulated venues, fast-forwarded.
 
-What it shows today (later work grows it into the full funding-arbitrage run): the books,
-trades and funding rates of both venues refreshing live for a few simulated minutes; then
-a delta-neutral pair (buy on one venue, sell on the other) with a market order and a
-passive post-only limit order on each, the fills with their fees, and the positions left.
-Nothing is left open: an unfilled limit remainder is cancelled before the demo ends, and the
-pair is then closed through the execution layer's atomic executor (reduce-only legs sized
-from the venues' positions).
+Three venues (alpha, beta, gamma: 8 h / 4 h, 8 h and hourly funding, BTC, ETH and SOL;
+alpha's BTCUSDT built from the real Binance capture when ``../shared/data`` is there) whose
+funding rates diverge and converge over three days. The strategy scans, opens pairs
+through the atomic executor, monitors them, and closes them by its exit rules; time is
+fast-forwarded (the event loop's clock jumps to the next timer), so three simulated days
+take the CPU they need, well under a minute. One fault is injected on purpose: a leg of an
+entry is rejected, and the executor hedges it (or rolls it back). At the end every pair is
+closed, a summary is printed and the HTML report is written.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+import contextlib
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.panel import Panel
+from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from fundarb.config import Config, FundingSettings, StrategySettings
 from fundarb.errors import ConfigError
-from fundarb.execution import AtomicMultiOrderExecutor
-from fundarb.venues import Fill, OrderInfo, Position, Side
-from fundarb.venues.sim import (
-    FundingConfig,
-    MarketModelConfig,
-    SimConfig,
-    SimulatedExchange,
+from fundarb.fastforward import new_loop, track_sqlite
+from fundarb.funding.opportunities import Opportunity
+from fundarb.funding.service import open_venues
+from fundarb.funding.simworld import WorldConfig
+from fundarb.logs import KeyValueFormatter
+from fundarb.report import write_report
+from fundarb.storage import Store
+from fundarb.storage.journal import Journal
+from fundarb.strategies.funding_arbitrage import (
+    FundingArbitrage,
+    PairPosition,
+    PnL,
+    PositionState,
+    StrategyEvent,
+    StrategySnapshot,
 )
+from fundarb.venues.sim import Fault, SimulatedExchange
 
-__all__ = ["DemoConfig", "DemoReport", "run_demo"]
+__all__ = ["DemoConfig", "DemoReport", "find_capture", "run_demo", "run_demo_blocking"]
 
-_BOOK_LEVELS = 5
-_TAPE = 8
+_START = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday; any fixed date replays the same run
+_CAPTURE = Path("binance") / "usdm_btcusdt_20240808.gz"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DemoConfig:
-    """How long and how fast the demo runs, and what it trades."""
+    """How long the demo runs and where it writes."""
 
-    minutes: float = 3.0  # simulated minutes of the live view
-    speed: float = 20.0  # simulated seconds per real second
+    days: float = 3.0  # simulated days
     seed: int = 7
-    symbol: str = "BTC-PERP"
-    quantity: Decimal = Decimal("0.05")  # per order, base units
-    fill_wait_s: float = 90.0  # simulated seconds the limit orders may rest
+    database: Path = Path("fundarb-demo.db")  # replaced on every run
+    report: Path | None = Path("fundarb-demo-report.html")
+    capture: Path | None = None  # the Binance capture; None: look for ../shared/data
+    live: bool = True  # the live layout (only on a terminal)
+    refresh_s: float = 1800.0  # simulated seconds between live updates
+    inject_fault: bool = True
 
     def __post_init__(self) -> None:
-        if not 0 < self.minutes <= 24 * 60:
-            raise ConfigError(f"minutes must be in (0, 1440], got {self.minutes}")
-        if not 0 < self.speed <= 10_000:
-            raise ConfigError(f"speed must be in (0, 10000], got {self.speed}")
-        if not (self.quantity.is_finite() and self.quantity > 0):
-            raise ConfigError(f"quantity must be greater than zero, got {self.quantity}")
-        if self.fill_wait_s < 0:
-            raise ConfigError(f"fill_wait_s must be zero or more, got {self.fill_wait_s}")
+        if not 0 < self.days <= 30:
+            raise ConfigError(f"days must be in (0, 30], got {self.days}")
+        if self.refresh_s <= 0:
+            raise ConfigError(f"refresh_s must be above zero, got {self.refresh_s}")
 
 
 @dataclass(slots=True)
 class DemoReport:
     """What the demo did, for the caller (and the tests) to check."""
 
-    orders: list[tuple[str, str, OrderInfo]] = field(default_factory=list)  # venue, kind, info
-    fills: list[Fill] = field(default_factory=list)
-    positions: list[tuple[str, Position]] = field(default_factory=list)
+    positions: list[PairPosition] = field(default_factory=list)
+    pnl: PnL = field(default_factory=PnL.zero)
+    equity_change: Decimal = Decimal(0)
     open_orders_left: int = 0
-    close_outcome: str = ""  # how the atomic close of the pair ended
+    open_positions_left: int = 0
+    fault: str = ""  # what was injected, and where
+    report_path: Path | None = None
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+    capture_used: bool = False
 
 
-def _venue_config(
-    name: str, seed: int, price_seed: int, speed: float, rates: tuple[Decimal, ...], interval_s: int
-) -> SimConfig:
-    """The default BTC and ETH markets, with this venue's funding."""
-    funding = FundingConfig(rate=rates[0], rate_series=rates, interval_s=interval_s)
-    return SimConfig(
-        venue=name,
-        symbols=tuple(replace(s, funding=funding) for s in SimConfig().symbols),
-        seed=seed,
-        model=MarketModelConfig(price_seed=price_seed),
-        time_scale=speed,
-        # a minute and a half before a funding time, so one settles during the demo
-        start_time=datetime(2024, 8, 8, 7, 58, 30, tzinfo=UTC),
+def demo_settings() -> StrategySettings:
+    """The strategy the demo runs: three symbols, up to three pairs of 10,000 USD a leg."""
+    return StrategySettings.model_validate(
+        {
+            "symbols": ["BTC", "ETH", "SOL"],
+            "size_usd": "10000",
+            "max_positions": 3,
+            "max_total_notional_usd": "30000",
+            "default_leverage": 3,
+            "scan_every_s": 1800,
+            "monitor_every_s": 300,
+            "cooldown_s": 7200,
+            "entry": {"min_net_apr": "0.08", "max_break_even_hours": "24", "horizon_hours": "24"},
+            "exit": {
+                "min_net_spread_apr": "0.01",
+                "close_on_flip": True,
+                "max_holding_hours": "36",
+                "wait_for_funding_s": 1800,
+            },
+            "execution": {"mode": "limit_with_fallback", "timeout_s": 120, "max_imbalance_s": 20},
+        }
     )
 
 
-def demo_venues(config: DemoConfig) -> tuple[SimConfig, SimConfig]:
-    """Two venues quoting one market that disagree on funding (hourly vs eight-hourly)."""
-    hourly = (Decimal("0.000015"), Decimal("0.000011"), Decimal("0.000019"))
-    alpha = _venue_config("alpha", config.seed, config.seed, config.speed, hourly, 3600)
-    beta = _venue_config(
-        "beta", config.seed + 1, config.seed, config.speed, (Decimal("-0.00004"),), 8 * 3600
-    )
-    return alpha, beta
+def find_capture(explicit: Path | None = None) -> Path | None:
+    """The Binance BTCUSDT capture: ``explicit``, else ``../shared/data`` from the current
+    folder or from the project this package was installed from."""
+    if explicit is not None:
+        return explicit if explicit.is_file() else None
+    roots = [Path.cwd(), Path(__file__).resolve().parents[2]]
+    for root in roots:
+        candidate = root.parent / "shared" / "data" / _CAPTURE
+        if candidate.is_file():
+            return candidate
+    return None
 
 
-async def _venue_panel(venue: SimulatedExchange, symbol: str) -> Panel:
-    book = await venue.get_order_book_depth(symbol, _BOOK_LEVELS)
-    funding = await venue.get_funding_rate(symbol)
-    depth = Table(box=None, padding=(0, 1), show_header=True, header_style="bold")
-    depth.add_column("size", justify="right")
-    depth.add_column("bid", justify="right", style="green")
-    depth.add_column("ask", justify="right", style="red")
-    depth.add_column("size", justify="right")
-    for i in range(_BOOK_LEVELS):
-        bid = book["bids"][i] if i < len(book["bids"]) else None
-        ask = book["asks"][i] if i < len(book["asks"]) else None
-        depth.add_row(
-            str(bid["size"]) if bid else "",
-            str(bid["price"]) if bid else "",
-            str(ask["price"]) if ask else "",
-            str(ask["size"]) if ask else "",
-        )
-    tape = Table(box=None, padding=(0, 1), show_header=True, header_style="bold")
-    tape.add_column("trade", justify="right")
-    tape.add_column("size", justify="right")
-    tape.add_column("taker")
-    for price, size, taker in reversed(venue.recent_trades(symbol, _TAPE)):
-        tape.add_row(
-            str(price), str(size), Text(taker.value, "green" if taker is Side.BUY else "red")
-        )
-    hours = int(funding.interval.total_seconds() // 3600)
-    until = funding.next_funding_time - funding.timestamp
-    line = Text.assemble(
-        ("funding ", "bold"),
-        f"{funding.rate * 100:+.4f}% / {hours}h ",
-        (f"({funding.rate_per_hour * 24 * 365 * 100:+.1f}% APR)", "dim"),
-        f"  next in {_duration(until.total_seconds())}",
-        f"\nmark {funding.mark_price}  index {funding.index_price}",
-    )
-    title = f"{venue.get_exchange_name()} · {symbol} · {funding.timestamp:%H:%M:%S} UTC"
-    return Panel(Group(line, depth, tape), title=title, expand=True)
+def run_demo_blocking(config: DemoConfig, console: Console) -> DemoReport:
+    """Run the demo on a fast-forwarded loop (what ``fundarb demo`` does); fundarb's logs
+    go to ``<database>.log`` meanwhile, so they do not tear the live view."""
+    with (
+        _logs_to(config.database.with_suffix(".log")),
+        track_sqlite(),
+        asyncio.Runner(loop_factory=new_loop) as runner,
+    ):
+        return runner.run(run_demo(config, console))
 
 
-def _duration(seconds: float) -> str:
-    whole = max(0, int(seconds))
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
-
-
-async def _render(
-    venues: list[SimulatedExchange], symbol: str, elapsed_s: float, total_s: float
-) -> RenderableType:
-    grid = Table.grid(expand=True, padding=(0, 1))
-    for _ in venues:
-        grid.add_column(ratio=1)
-    grid.add_row(*[await _venue_panel(v, symbol) for v in venues])
-    progress = Text(f"simulated {elapsed_s:,.0f}s of {total_s:,.0f}s", style="dim")
-    return Group(grid, progress)
+@contextlib.contextmanager
+def _logs_to(path: Path) -> Iterator[None]:
+    logger = logging.getLogger("fundarb")
+    saved = logger.handlers[:], logger.level, logger.propagate
+    handler = logging.FileHandler(path, mode="w", encoding="utf-8")
+    formatter = KeyValueFormatter()
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    logger.handlers[:] = [handler]
+    logger.setLevel(min(logger.level or logging.INFO, logging.INFO))
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        handler.close()
+        logger.handlers[:], level, logger.propagate = saved
+        logger.setLevel(level)
 
 
 async def run_demo(config: DemoConfig, console: Console) -> DemoReport:
-    """Run the demo, printing to ``console``. Returns what happened."""
-    alpha_cfg, beta_cfg = demo_venues(config)
+    """The demo itself; run it on a fast-forwarded loop (:func:`run_demo_blocking`)."""
+    wall, cpu = time.perf_counter(), time.process_time()
     report = DemoReport()
-    async with SimulatedExchange(alpha_cfg) as alpha, SimulatedExchange(beta_cfg) as beta:
-        venues = [alpha, beta]
-        total_s = config.minutes * 60
-        refresh_s = 0.25
-        with Live(console=console, refresh_per_second=1 / refresh_s, transient=False) as live:
-            while True:
-                elapsed = alpha.core.now - alpha.core.start
-                live.update(await _render(venues, config.symbol, elapsed, total_s))
-                if elapsed >= total_s:
-                    break
-                await asyncio.sleep(refresh_s)
-        console.print()
-        console.rule("[bold]orders: buy on alpha, sell on beta (a delta-neutral pair)")
-        sides = ((alpha, Side.BUY), (beta, Side.SELL))
-        pending: list[tuple[SimulatedExchange, str]] = []
-        for venue, side in sides:
-            name = venue.get_exchange_name()
-            market = await venue.place_market_order(
-                config.symbol, config.quantity, side.value, client_order_id=f"{name}-mkt"
+    capture = find_capture(config.capture)
+    report.capture_used = capture is not None
+    spool = config.database.with_suffix(".journal-spool.jsonl")
+    _start_afresh(config.database, spool)
+    world = WorldConfig(
+        seed=config.seed,
+        start_time=_START,
+        step_s=60,
+        symbols=frozenset({"BTC", "ETH", "SOL"}),
+        capture=capture,
+    )
+    settings = demo_settings()
+    async with (
+        Store.open(f"sqlite+aiosqlite:///{config.database.resolve()}") as store,
+        open_venues(Config(), world=world) as feeds,
+    ):
+        await store.upgrade()
+        sims: dict[str, SimulatedExchange] = {
+            f.name: f.client for f in feeds if isinstance(f.client, SimulatedExchange)
+        }
+        first = next(iter(sims.values()))
+
+        def clock() -> datetime:
+            return first.core.venue_time()
+
+        strategy = FundingArbitrage(
+            feeds,
+            store,
+            settings,
+            clock=clock,
+            funding=FundingSettings(collect_every_s=1800, horizon_hours=24, notional_usd=10_000),
+            journal=Journal(store, spool_path=spool),
+        )
+        if config.inject_fault:
+            strategy.before_entry = _Injector(strategy, sims, report)
+        console.print(_intro(config, capture, sims))
+        end = clock() + timedelta(days=config.days)
+        await strategy.start()
+        live = config.live and console.is_terminal
+        with (
+            Live(console=console, auto_refresh=False, transient=False) if live else _Quiet() as view
+        ):
+            async with asyncio.TaskGroup() as group:
+                runner = group.create_task(strategy.run(until=end))
+                group.create_task(_show(strategy, view, end, config, runner))
+            await strategy.close_all("end of demo")
+            view.update(_layout(strategy.snapshot(), end, config), refresh=True)
+        report.positions = list(strategy.closed) + list(strategy.positions.values())
+        report.pnl = strategy.total_pnl()
+        for sim in sims.values():
+            balance = await sim.get_balance()
+            report.equity_change += balance.equity - sim.config.initial_balance
+            report.open_orders_left += len(await sim.get_open_orders())
+            report.open_positions_left += sum(1 for p in await sim.get_positions() if p.quantity)
+        if config.report is not None:
+            report.report_path = await write_report(
+                store, config.report, title="fundarb demo", generated_at=clock()
             )
-            console.print(
-                f"{name}: market {side.value} {config.quantity} -> {market.status}, "
-                f"filled {market.filled_size} at {market.price}"
-            )
-            bid, ask = await venue.fetch_bbo_prices(config.symbol)
-            limit = await venue.place_limit_order(
-                config.symbol,
-                config.quantity,
-                bid if side is Side.BUY else ask,
-                side.value,
-                post_only=True,
-                client_order_id=f"{name}-lmt",
-            )
-            console.print(
-                f"{name}: post-only limit {side.value} {config.quantity} at "
-                f"{limit.price} -> {limit.status}"
-            )
-            if market.order_id:
-                pending.append((venue, market.order_id))
-            if limit.order_id:
-                pending.append((venue, limit.order_id))
-        await _wait_for_fills(pending, config, console)
-        for venue, order_id in pending:
-            info = await venue.get_order_info(order_id)
-            if info is not None:
-                kind = "market" if info.client_order_id.endswith("mkt") else "limit"
-                report.orders.append((venue.get_exchange_name(), kind, info))
-        for venue in venues:
-            report.fills.extend(await venue.get_fills(config.symbol))
-            report.positions.extend(
-                (venue.get_exchange_name(), p) for p in await venue.get_positions()
-            )
-            report.open_orders_left += len(await venue.get_open_orders())
-        _print_report(report, console)
-        if report.positions:
-            console.rule("[bold]closing the pair atomically (reduce-only, sized from positions)")
-            closed = await AtomicMultiOrderExecutor().close_positions(
-                [(alpha, config.symbol), (beta, config.symbol)]
-            )
-            report.close_outcome = closed.outcome.value
-            left = [await v.get_position(config.symbol) for v in venues]
-            console.print(
-                f"outcome: {closed.outcome.value}; positions left: "
-                f"{[str(p.quantity) if p else '0' for p in left]}; "
-                f"send skew {closed.send_skew_ms or 0:.3f} ms"
-            )
+        report.wall_s = time.perf_counter() - wall
+        report.cpu_s = time.process_time() - cpu
+        console.print(_summary(report, config.database))
     return report
 
 
-async def _wait_for_fills(
-    pending: list[tuple[SimulatedExchange, str]], config: DemoConfig, console: Console
+def _start_afresh(database: Path, spool: Path) -> None:
+    """The demo's database and spool are its own: a new run starts from nothing."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{database}{suffix}").unlink(missing_ok=True)
+    spool.unlink(missing_ok=True)
+
+
+class _Injector:
+    """Rejects the short leg of the first entry, once: the executor must hedge or undo."""
+
+    def __init__(
+        self, strategy: FundingArbitrage, sims: dict[str, SimulatedExchange], report: DemoReport
+    ) -> None:
+        self.strategy, self.sims, self.report = strategy, sims, report
+        self.entries = 0
+
+    async def __call__(self, opportunity: Opportunity) -> None:
+        self.entries += 1
+        if self.entries != 1:
+            return
+        venue = opportunity.short_venue
+        symbol = opportunity.short_leg.venue_symbol
+        self.sims[venue].faults.add(
+            # twice: the limit order and its market fallback, so the leg fails as a whole
+            Fault.reject(symbol=symbol, count=2, message="demo: this leg is rejected on purpose")
+        )
+        self.report.fault = f"{venue} rejects the {symbol} short leg of the first entry"
+        self.strategy.events.append(
+            StrategyEvent(self.strategy.clock(), "fault", f"injected: {self.report.fault}")
+        )
+
+
+class _Quiet:
+    """Stands in for the live view when the output is not a terminal."""
+
+    def __enter__(self) -> _Quiet:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+    def update(self, _: RenderableType, *, refresh: bool = False) -> None:
+        return None
+
+
+async def _show(
+    strategy: FundingArbitrage,
+    view: Live | _Quiet,
+    end: datetime,
+    config: DemoConfig,
+    runner: asyncio.Task[None],
 ) -> None:
-    """Let the limit orders rest up to ``fill_wait_s``; cancel what is left (nothing stays open)."""
-    with console.status("waiting for the passive orders to fill..."):
-        waited = 0.0
-        step_s = 1.0
-        while waited < config.fill_wait_s:
-            infos = [await venue.get_order_info(order_id) for venue, order_id in pending]
-            if all(info is None or not _is_open(info) for info in infos):
-                break
-            await asyncio.sleep(step_s / config.speed)
-            waited += step_s
-    for venue, order_id in pending:
-        info = await venue.get_order_info(order_id)
-        if info is not None and _is_open(info):
-            result = await venue.cancel_order(order_id)
-            console.print(
-                f"{venue.get_exchange_name()}: cancelled the rest of {order_id} "
-                f"(filled {result.filled_size} of {info.size})"
-            )
+    """Refresh the live view every ``refresh_s`` simulated seconds until the run ends."""
+    while not runner.done():
+        view.update(_layout(strategy.snapshot(), end, config), refresh=True)
+        await asyncio.wait([runner], timeout=config.refresh_s)
 
 
-def _is_open(info: OrderInfo) -> bool:
-    return info.status in ("NEW", "PARTIALLY_FILLED", "PENDING_CANCEL")
+# -- rendering --------------------------------------------------------------------------------
 
 
-def _print_report(report: DemoReport, console: Console) -> None:
-    orders = Table(title="orders", header_style="bold")
-    for column in ("venue", "kind", "side", "size", "status", "filled", "avg price"):
-        orders.add_column(column, justify="right" if column in ("size", "filled") else "left")
-    for venue, kind, info in report.orders:
-        orders.add_row(
-            venue,
-            kind,
-            info.side,
-            str(info.size),
-            info.status,
-            str(info.filled_size),
-            str(info.average_fill_price or "-"),
-        )
-    fills = Table(title="fills", header_style="bold")
-    for column in ("venue", "order", "side", "quantity", "price", "fee (USDT)", "liquidity"):
-        fills.add_column(column)
-    for fill in report.fills:
-        fills.add_row(
-            fill.venue,
-            fill.client_order_id,
-            fill.side.value,
-            str(fill.quantity),
-            str(fill.price),
-            f"{fill.fee:.4f}",
-            fill.liquidity.value,
-        )
-    positions = Table(title="positions", header_style="bold")
-    for column in ("venue", "symbol", "quantity", "entry", "mark", "unrealised PnL"):
-        positions.add_column(column)
-    for venue, position in report.positions:
-        positions.add_row(
-            venue,
-            position.symbol,
-            str(position.quantity),
-            f"{position.entry_price:.2f}",
-            str(position.mark_price),
-            f"{position.unrealized_pnl:.2f}",
-        )
-    console.print(orders, fills, positions)
-    net = sum((p.quantity for _, p in report.positions), Decimal(0))
-    fees = sum((f.fee for f in report.fills), Decimal(0))
-    console.print(
-        f"net position: {net} BTC  fees: {fees:.4f} USDT  open orders: {report.open_orders_left}"
+def _intro(config: DemoConfig, capture: Path | None, sims: dict[str, SimulatedExchange]) -> Text:
+    venues = ", ".join(
+        f"{name} ({', '.join(s.symbol for s in sim.config.symbols)})" for name, sim in sims.items()
     )
+    source = f"alpha BTCUSDT built from {capture.name}" if capture else "synthetic markets only"
+    return Text.from_markup(
+        f"[bold]fundarb demo[/]: {config.days:g} simulated days of funding arbitrage on "
+        f"{venues}; {source}; fast-forwarded time.\n"
+    )
+
+
+def _money(value: Decimal) -> str:
+    return f"{value:+,.2f}"
+
+
+def _layout(snapshot: StrategySnapshot, end: datetime, config: DemoConfig) -> RenderableType:
+    total_s = config.days * 86400
+    left = max(0.0, (end - snapshot.time).total_seconds())
+    done = min(total_s, total_s - left)
+    bar = ProgressBar(total=total_s, completed=done, width=40)
+    header = Table.grid(padding=(0, 2))
+    header.add_row(
+        Text(snapshot.time.strftime("%Y-%m-%d %H:%M UTC"), style="bold"),
+        bar,
+        Text(f"day {done / 86400:.2f} of {config.days:g}"),
+        Text(
+            f"PnL {_money(snapshot.pnl.total)} USD   equity "
+            + (f"{snapshot.equity_usd:,.2f}" if snapshot.equity_usd is not None else "n/a")
+        ),
+    )
+    return Group(
+        header,
+        _opportunities(snapshot.opportunities),
+        _pairs(snapshot.positions),
+        _totals(snapshot),
+        _events(snapshot),
+    )
+
+
+def _opportunities(opportunities: Sequence[Opportunity]) -> Panel:
+    table = Table(expand=True, box=None)
+    for name in ("symbol", "long", "short", "spread APR", "net APR", "break-even h"):
+        table.add_column(name, justify="right" if "APR" in name or "h" in name[-1:] else "left")
+    for o in opportunities[:5]:
+        table.add_row(
+            o.symbol,
+            o.long_venue,
+            o.short_venue,
+            f"{o.spread_apr:.1%}",
+            f"{o.net_apr:.1%}" if o.net_apr is not None else "n/a",
+            f"{o.break_even_hours:.1f}" if o.break_even_hours is not None else "n/a",
+        )
+    return Panel(table, title="opportunities (last scan)", border_style="cyan")
+
+
+def _pairs(positions: Sequence[PairPosition]) -> Panel:
+    table = Table(expand=True, box=None)
+    for name in ("pair", "state", "qty", "funding", "basis", "fees", "slippage", "PnL"):
+        table.add_column(name, justify="left" if name in ("pair", "state") else "right")
+    for p in positions[:8]:
+        pnl = p.pnl()
+        style = "green" if p.state is PositionState.OPEN else "dim"
+        table.add_row(
+            f"{p.symbol} L {p.long.venue} / S {p.short.venue}",
+            Text(p.state.value + (f" ({p.exit_reason})" if p.exit_reason else ""), style=style),
+            f"{p.quantity}",
+            _money(pnl.funding),
+            _money(pnl.basis),
+            _money(-pnl.fees),
+            _money(-pnl.slippage),
+            Text(_money(pnl.total), style="green" if pnl.total >= 0 else "red"),
+        )
+    return Panel(table, title="pairs (open first)", border_style="green")
+
+
+def _totals(snapshot: StrategySnapshot) -> Panel:
+    pnl = snapshot.pnl
+    text = Text.from_markup(
+        f"funding accrued [bold]{_money(pnl.funding)}[/]   basis {_money(pnl.basis)}   "
+        f"fees {_money(-pnl.fees)}   slippage {_money(-pnl.slippage)}   "
+        f"= [bold]{_money(pnl.total)}[/] USD   executions {snapshot.executions}   "
+        f"incidents {snapshot.incidents}"
+        + (
+            f"   [red]entries stopped: {snapshot.entries_stopped}[/]"
+            if snapshot.entries_stopped
+            else ""
+        )
+    )
+    return Panel(text, title="totals", border_style="magenta")
+
+
+def _events(snapshot: StrategySnapshot) -> Panel:
+    table = Table.grid(padding=(0, 1))
+    for event in list(snapshot.events)[-8:]:
+        style = {"fault": "yellow", "incident": "red", "open_failed": "yellow"}.get(event.kind, "")
+        table.add_row(
+            event.time.strftime("%m-%d %H:%M"), Text(event.kind, style=style), Text(event.text)
+        )
+    return Panel(table, title="recent executions and events", border_style="blue")
+
+
+def _summary(report: DemoReport, database: Path) -> RenderableType:
+    table = Table(title="pairs", expand=False)
+    for name in ("pair (long/short)", "held h", "why", "funding", "basis", "fees", "slip", "PnL"):
+        if name.startswith(("pair", "why")):
+            table.add_column(name, no_wrap=True)
+        else:
+            table.add_column(name, justify="right", no_wrap=True)
+    for p in sorted(report.positions, key=lambda p: p.created_at):
+        pnl = p.pnl()
+        held = (
+            f"{(p.closed_at - p.opened_at).total_seconds() / 3600:.1f}"
+            if p.opened_at and p.closed_at
+            else "-"
+        )
+        table.add_row(
+            f"{p.symbol} {p.long.venue}/{p.short.venue}",
+            held,
+            (p.exit_reason or p.state.value).replace("_", " ")[:18],
+            _money(pnl.funding),
+            _money(pnl.basis),
+            _money(-pnl.fees),
+            _money(-pnl.slippage),
+            Text(_money(pnl.total), style="green" if pnl.total >= 0 else "red"),
+        )
+    pnl = report.pnl
+    gap = report.equity_change - pnl.total
+    lines = [
+        f"PnL {_money(pnl.total)} USD = funding {_money(pnl.funding)} + basis "
+        f"{_money(pnl.basis)} - fees {pnl.fees:,.2f} - slippage {pnl.slippage:,.2f}",
+        f"the venues' equity changed by {_money(report.equity_change)} USD "
+        f"(difference {gap:+.2f}: the split adds up)",
+        f"fault injected: {report.fault or 'none'}",
+        f"left open: {report.open_orders_left} orders, {report.open_positions_left} positions",
+        f"took {report.wall_s:.1f} s wall, {report.cpu_s:.1f} s CPU",
+        f"database {database}, logs {database.with_suffix('.log')}",
+    ]
+    if report.report_path is not None:
+        lines.append(
+            f"report {report.report_path} (again at any time: fundarb report --url "
+            f"sqlite+aiosqlite:///{database.resolve()})"
+        )
+    return Group(table, Text("\n".join(lines)))

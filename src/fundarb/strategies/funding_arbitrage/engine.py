@@ -31,7 +31,7 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -142,7 +142,11 @@ class FundingArbitrage:
         strategy_name: str = "funding_arbitrage",
         executor: AtomicMultiOrderExecutor | None = None,
         journal: Journal | None = None,
+        before_entry: Callable[[Opportunity], Awaitable[None]] | None = None,
     ) -> None:
+        """``before_entry`` is awaited before each entry's orders (the demo injects its
+        fault there)."""
+        self.before_entry = before_entry
         self.feeds = {feed.name: feed for feed in feeds}
         self.clients: dict[str, Any] = {
             feed.name: feed.client for feed in feeds if feed.client is not None
@@ -347,6 +351,8 @@ class FundingArbitrage:
         long_client = self.clients[position.long.venue]
         short_client = self.clients[position.short.venue]
         execution = settings.execution
+        if self.before_entry is not None:
+            await self.before_entry(opportunity)
         specs = [
             OrderSpec(
                 long_client,
@@ -387,7 +393,7 @@ class FundingArbitrage:
                 "opened",
                 f"{position.symbol}: long {position.long.venue} / short {position.short.venue}, "
                 f"{quantity} each, net APR {_pct(opportunity.net_apr)} "
-                f"({result.outcome.value})",
+                f"({_how(result)})",
             )
             log_event(
                 logger,
@@ -413,8 +419,8 @@ class FundingArbitrage:
         if result is not None and result.outcome is AtomicOutcome.RESIDUAL_EXPOSURE:
             position.notes.append("residual exposure: see the incident; kill switch is on")
             self._event("incident", f"{position.symbol}: residual exposure after entry: {reason}")
-        outcome = result.outcome.value if result is not None else "not sent"
-        self._event("open_failed", f"{position.symbol}: entry {outcome}: {reason}")
+        how = _how(result) if result is not None else "not sent"
+        self._event("open_failed", f"{position.symbol}: entry {how}: {reason}")
         log_event(
             logger,
             logging.WARNING,
@@ -742,6 +748,10 @@ class FundingArbitrage:
                 residue = position.net_quantity(leg)
                 if residue:  # the venue is flat but our trades are not: a close we missed
                     await self._sync_liquidations(position, leg)
+                residue = position.net_quantity(leg)
+                if residue:  # closed outside fundarb: at the last mark, so the pair is flat
+                    position.notes.append(f"{leg.venue} {residue} closed outside fundarb")
+                    await self._reconstruct(position, leg, -residue)
         return True
 
     # -- restart ----------------------------------------------------------------------------
@@ -986,6 +996,15 @@ def _open_side(signed: Decimal) -> Any:
     from fundarb.venues.orders import Side
 
     return Side.BUY if signed > 0 else Side.SELL
+
+
+def _how(result: AtomicExecutionResult) -> str:
+    """How an execution ended, with the hedges or rollbacks it needed."""
+    adjusted = sum(len(leg.adjustments) for leg in result.legs)
+    if not adjusted:
+        return result.outcome.value
+    kind = "rolled back" if result.rollback_performed else "hedged"
+    return f"{result.outcome.value}: {kind} with {adjusted} extra order(s)"
 
 
 def _pct(value: Decimal | None) -> str:
