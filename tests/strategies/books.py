@@ -13,9 +13,11 @@ from tests.strategies.conftest import World
 CENT = Decimal("0.01")
 
 
-async def open_one(strategy: FundingArbitrage) -> PairPosition:
-    """Start the strategy and open exactly one pair with a scan."""
-    await strategy.start()
+async def open_one(strategy: FundingArbitrage, *, start: bool = True) -> PairPosition:
+    """Start the strategy (once: a second start would reload what it holds) and open
+    exactly one pair with a scan."""
+    if start:
+        await strategy.start()
     opened = await strategy.scan()
     assert len(opened) == 1, [e.text for e in strategy.events]
     position = opened[0]

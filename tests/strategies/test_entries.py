@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fundarb.execution.patterns.incidents import IncidentKind
 from fundarb.strategies.funding_arbitrage import PositionState
 from fundarb.venues.sim import Fault
 from tests.strategies.books import assert_books_balance, assert_flat, hold, open_one
@@ -33,10 +34,12 @@ async def test_a_rejected_leg_rolls_back_and_the_next_scan_opens(tmp_path: Path)
         assert not strategy.positions
         await assert_flat(sim_world)  # the filled leg was rolled back
         assert not strategy.executor.kill_switch_active
-        assert all(i.resolved for i in strategy.executor.incidents)  # no residual exposure
+        kinds = {i.kind for i in strategy.executor.incidents}
+        assert IncidentKind.ROLLBACK in kinds
+        assert IncidentKind.RESIDUAL not in kinds  # nothing left for a human
 
         rejecting.faults.clear()
-        position = await open_one(strategy)  # the next scan may open again
+        position = await open_one(strategy, start=False)  # the next scan may open again
 
         await strategy.close_all("end of test")
         assert position.state is PositionState.CLOSED
@@ -63,7 +66,7 @@ async def test_kill_switch_stops_entries_but_open_pairs_still_close(tmp_path: Pa
         assert not await sim_world.store.load_positions()
         strategy.resume_entries()
         assert strategy.entries_stopped is None
-        position = await open_one(strategy)
+        position = await open_one(strategy, start=False)
 
         kill_file.touch()  # the file
         await strategy.monitor()
@@ -79,7 +82,7 @@ async def test_kill_switch_stops_entries_but_open_pairs_still_close(tmp_path: Pa
 
         kill_file.unlink()
         strategy.resume_entries()
-        await open_one(strategy)
+        await open_one(strategy, start=False)
         await strategy.close_all("end of test")
         await assert_flat(sim_world)
 

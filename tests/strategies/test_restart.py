@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from fundarb.strategies.funding_arbitrage import FundingArbitrage, PositionState
-from tests.strategies.books import assert_books_balance, assert_flat, reduce_outside
-from tests.strategies.conftest import World, world
+from tests.strategies.books import assert_books_balance, assert_flat, open_one, reduce_outside
+from tests.strategies.conftest import World, easy_settings, world
 
 
 async def _run_then_kill(sim_world: World, hours: float) -> FundingArbitrage:
@@ -71,7 +71,20 @@ async def test_a_pair_the_venues_no_longer_match_is_closed_at_restart(tmp_path: 
         for leg in resumed[0].legs:
             assert resumed[0].net_quantity(leg) == 0
         assert any(e.kind == "incident" for e in second.events)
-        others = [p for p in second.positions.values()]
+        others = list(second.positions.values())
         assert all(p.state is PositionState.OPEN for p in others)  # the rest resumed
         await second.close_all("end of test")
         await assert_flat(sim_world)
+
+
+async def test_a_second_start_changes_nothing(tmp_path: Path) -> None:
+    async with world(tmp_path) as sim_world:
+        strategy = sim_world.strategy(easy_settings(symbols=("SOL",), max_positions=1))
+        await open_one(strategy)
+        await strategy.close_all("end of test")
+        pnl, closed = strategy.total_pnl(), len(strategy.closed)
+
+        await strategy.start()
+
+        assert strategy.total_pnl() == pnl
+        assert len(strategy.closed) == closed

@@ -189,7 +189,10 @@ class FundingArbitrage:
 
     async def start(self) -> None:
         """Recover interrupted executions, reload active positions, check them against the
-        venues (a mismatch is critical: the pair is closed), restore open incidents."""
+        venues (a mismatch is critical: the pair is closed), restore open incidents. Once:
+        a second call does nothing (reloading would count closed positions' PnL twice)."""
+        if self._started:
+            return
         report = await recover(self.journal, self.clients, executor=self.executor)
         for line in report.lines() if report.executions else ():
             self._event("recovery", line)
