@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+from fundarb.config import StrategySettings
 from fundarb.strategies.funding_arbitrage import PositionState
 from tests.strategies.books import (
     assert_books_balance,
@@ -18,7 +19,7 @@ from tests.strategies.books import (
 from tests.strategies.conftest import easy_settings, world
 
 
-def _one_pair() -> object:
+def _one_pair() -> StrategySettings:
     return easy_settings(symbols=("SOL",), max_positions=1, exit={"wait_for_funding_s": 0})
 
 
@@ -96,7 +97,7 @@ async def test_liquidation_distance_closes_at_once(tmp_path: Path) -> None:
         strategy = sim_world.strategy(_one_pair())  # min_liquidation_distance 5 %
         position = await open_one(strategy)
         await strategy.monitor()
-        assert position.state is PositionState.OPEN
+        assert position.active  # nothing to see yet
         short = sim_world.sims[position.short.venue]
         # 3 % of the leg's notional left: liquidation about 3 % above the mark
         taken = withdraw_to(short, position.notional_usd * Decimal("0.03"))

@@ -70,8 +70,9 @@ async def test_kill_switch_stops_entries_but_open_pairs_still_close(tmp_path: Pa
 
         kill_file.touch()  # the file
         await strategy.monitor()
-        assert strategy.entries_stopped is not None
-        assert str(kill_file) in strategy.entries_stopped
+        stopped = strategy.snapshot().entries_stopped
+        assert stopped is not None
+        assert str(kill_file) in stopped
         await hold(strategy, 3900)  # the open pair still closes by its rule
         assert position.state is PositionState.CLOSED
         assert position.exit_reason == "max_holding_time"
