@@ -72,7 +72,7 @@ from fundarb.strategies.funding_arbitrage.rules import (
     planned_exit,
     should_wait,
 )
-from fundarb.venues.accounts import Position
+from fundarb.venues.accounts import FundingPayment, Position
 from fundarb.venues.interface import (
     BalanceProvider,
     FundingHistoryProvider,
@@ -126,6 +126,8 @@ class _Cycle:
     """Venue reads shared by every position in one monitoring cycle."""
 
     positions: dict[str, dict[str, Position] | None] = field(default_factory=dict)
+    payments: dict[str, Sequence[FundingPayment]] = field(default_factory=dict)  # by venue
+    dirty: dict[str, PairPosition] = field(default_factory=dict)  # saved once, at the end
 
 
 class FundingArbitrage:
@@ -479,6 +481,7 @@ class FundingArbitrage:
         venues = {leg.venue for p in self.positions.values() for leg in p.legs}
         samples = {(s.venue, s.venue_symbol): s for s in self.rates.collectors.latest()}
         await self._read_positions(cycle, venues)
+        await self._read_payments(cycle)
         for position in list(self.positions.values()):
             try:
                 await self._monitor_one(position, cycle, samples)
@@ -490,8 +493,32 @@ class FundingArbitrage:
                     position_id=position.position_id,
                     error=exc,
                 )
+        await self._save(*cycle.dirty.values())  # one transaction for the cycle's updates
         await self._equity_point()
         self.cycle_ms.append((time.perf_counter() - started) * 1000)
+
+    async def _read_payments(self, cycle: _Cycle) -> None:
+        """Each venue's funding payments since its oldest open pair: one call per venue."""
+        since: dict[str, datetime] = {}
+        for position in self.positions.values():
+            start = position.opened_at or position.created_at
+            for leg in position.legs:
+                since[leg.venue] = min(since.get(leg.venue, start), start)
+
+        async def one(venue: str, start: datetime) -> None:
+            client = self.clients.get(venue)
+            if not isinstance(client, FundingHistoryProvider):
+                return
+            try:
+                cycle.payments[venue] = await client.get_funding_payments(since=start)
+            except FundarbError as exc:
+                log_event(
+                    logger, logging.WARNING, "strategy.funding_read_failed", venue=venue, error=exc
+                )
+
+        async with asyncio.TaskGroup() as group:
+            for venue, start in since.items():
+                group.create_task(one(venue, start))
 
     async def _read_positions(self, cycle: _Cycle, venues: set[str]) -> None:
         async def one(venue: str) -> None:
@@ -532,7 +559,7 @@ class FundingArbitrage:
             )
             return
         views = [await self._leg_view(position, leg, cycle) for leg in position.legs]
-        await self._sync_funding(position)
+        await self._sync_funding(position, cycle)
         long_sample = samples.get((position.long.venue, position.long.symbol))
         short_sample = samples.get((position.short.venue, position.short.symbol))
         spread_apr = None
@@ -548,7 +575,7 @@ class FundingArbitrage:
             pnl=position.pnl(),
             next_funding=next_funding,
         )
-        await self._save(position)
+        cycle.dirty[position.position_id] = position
         decision = critical_exit(position, view, self.settings.risk)
         if decision is None:
             decision = planned_exit(position, view, self.settings.exit)
@@ -624,14 +651,18 @@ class FundingArbitrage:
             )
         return found
 
-    async def _sync_funding(self, position: PairPosition) -> None:
+    async def _sync_funding(self, position: PairPosition, cycle: _Cycle | None = None) -> None:
         """Funding of each leg since the pair opened: the venue's payments where it reports
-        them, else computed from the rate that settled (estimated)."""
+        them (read once per venue in a monitoring cycle), else computed from the rate that
+        settled (estimated)."""
         since = position.opened_at or position.created_at
         for leg in position.legs:
             client = self.clients[leg.venue]
             if isinstance(client, FundingHistoryProvider):
-                payments = await client.get_funding_payments(leg.symbol, since=since)
+                read = cycle.payments.get(leg.venue) if cycle is not None else None
+                if read is None:
+                    read = await client.get_funding_payments(leg.symbol, since=since)
+                payments = [p for p in read if p.symbol == leg.symbol and p.funding_time > since]
                 fresh = [
                     p
                     for p in payments
@@ -922,16 +953,20 @@ class FundingArbitrage:
                     )
                 )
 
-    async def _save(self, position: PairPosition) -> None:
-        """Save a position; a database that is down is logged and retried next time."""
+    async def _save(self, *positions: PairPosition) -> None:
+        """Save positions (one transaction); a database that is down is logged and the
+        positions are saved again at their next change."""
+        if not positions:
+            return
+        now = self.clock()
         try:
-            await self.store.save_positions([position.to_row(self.clock())])
+            await self.store.save_positions([p.to_row(now) for p in positions])
         except FundarbError as exc:
             log_event(
                 logger,
                 logging.ERROR,
                 "strategy.position_not_saved",
-                position_id=position.position_id,
+                position_id=",".join(p.position_id for p in positions),
                 error=exc,
             )
 

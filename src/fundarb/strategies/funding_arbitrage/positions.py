@@ -18,7 +18,7 @@ by the position: the split adds up by construction, to the last digit.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -199,8 +199,44 @@ class PairPosition:
             slippage_usd=pnl.slippage,
             pnl_usd=pnl.total,
             updated_at=now,
-            record=json.dumps(_plain(asdict(self)), sort_keys=True),
+            record=json.dumps(self._record(), sort_keys=True),
         )
+
+    def _record(self) -> dict[str, Any]:
+        """The whole position as exact JSON values (Decimals and times as text)."""
+        return {
+            "position_id": self.position_id,
+            "strategy_name": self.strategy_name,
+            "symbol": self.symbol,
+            "long": {"venue": self.long.venue, "symbol": self.long.symbol},
+            "short": {"venue": self.short.venue, "symbol": self.short.symbol},
+            "notional_usd": str(self.notional_usd),
+            "created_at": self.created_at.isoformat(),
+            "state": self.state.value,
+            "quantity": str(self.quantity),
+            "opened_at": _text(self.opened_at),
+            "closed_at": _text(self.closed_at),
+            "exit_reason": self.exit_reason,
+            "entry_execution_id": self.entry_execution_id,
+            "exit_execution_ids": list(self.exit_execution_ids),
+            "entry_net_apr": _text(self.entry_net_apr),
+            "entry_break_even_hours": _text(self.entry_break_even_hours),
+            "trades": [_trade_record(t) for t in self.trades],
+            "funding": [
+                {
+                    "venue": f.venue,
+                    "symbol": f.symbol,
+                    "funding_time": f.funding_time.isoformat(),
+                    "rate": str(f.rate),
+                    "amount": str(f.amount),
+                    "estimated": f.estimated,
+                }
+                for f in self.funding
+            ],
+            "marks": {k: str(v) for k, v in self.marks.items()},
+            "notes": list(self.notes),
+            "updated_at": _text(self.updated_at),
+        }
 
     @classmethod
     def from_row(cls, row: PositionRow) -> PairPosition:
@@ -254,19 +290,25 @@ class PairPosition:
         )
 
 
-def _plain(value: Any) -> Any:
-    """Exact JSON: Decimals and datetimes as text."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, StrEnum):
-        return value.value
-    return value
+def _text(value: Decimal | datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def _trade_record(trade: Trade) -> dict[str, Any]:
+    return {
+        "venue": trade.venue,
+        "symbol": trade.symbol,
+        "side": trade.side.value,
+        "quantity": str(trade.quantity),
+        "price": str(trade.price),
+        "mid": str(trade.mid),
+        "fee": str(trade.fee),
+        "time": trade.time.isoformat(),
+        "kind": trade.kind,
+        "execution_id": trade.execution_id,
+    }
 
 
 def _when(value: str | None) -> datetime | None:
