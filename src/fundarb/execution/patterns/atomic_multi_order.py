@@ -27,8 +27,9 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
@@ -141,12 +142,15 @@ class AtomicMultiOrderExecutor:
         tracker: ExecutionTracker | None = None,
         strategy_name: str = "default",
         incident_store: IncidentStore | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
-        """``tracker``: every execution is recorded there under ``strategy_name``.
+        """``tracker``: every execution is recorded there under ``strategy_name``, at the
+        time ``clock`` gives (default: now; a simulated run passes its venues' clock).
         ``incident_store``: incidents are saved there after each execution; call
         :meth:`restore_incidents` at start so an unresolved residual keeps the kill switch on
         across restarts."""
         self.tracker = tracker
+        self.clock = clock
         self.incident_store = incident_store
         self.strategy_name = strategy_name
         self.executor = executor if executor is not None else OrderExecutor()
@@ -215,7 +219,12 @@ class AtomicMultiOrderExecutor:
 
             symbol = orders[0].symbol if orders and not result.legs else None
             await self.tracker.record_execution(
-                ExecutionRecord.from_atomic(result, strategy_name=self.strategy_name, symbol=symbol)
+                ExecutionRecord.from_atomic(
+                    result,
+                    strategy_name=self.strategy_name,
+                    symbol=symbol,
+                    time=self.clock() if self.clock is not None else None,
+                )
             )
         return result
 

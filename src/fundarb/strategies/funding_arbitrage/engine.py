@@ -164,6 +164,7 @@ class FundingArbitrage:
             tracker=self.tracker,
             strategy_name=strategy_name,
             incident_store=store,
+            clock=self.clock,
         )
         if self.executor.tracker is None:
             self.executor.tracker = self.tracker
