@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,7 @@ exit rules, until stopped. At start it recovers interrupted executions and resum
 positions in the database. Ctrl-C (or SIGTERM) stops cleanly: no order of ours is left
 open, positions stay as they are, and a summary is printed. The kill switch stops new
 entries and keeps managing open pairs: create the file named by strategy.kill_switch_file,
-or send SIGUSR1 (SIGUSR2 allows entries again).
+send SIGUSR1 (SIGUSR2 allows entries again), or with --api: POST /strategy/stop-entries.
 """
 
 
@@ -96,6 +96,13 @@ def add_commands(commands: Any) -> None:
     )
     run.add_argument("-c", "--config", type=Path, required=True, help="the config file (YAML)")
     run.add_argument("--url", help="database URL (default: the config's, env, SQLite file)")
+    run.add_argument(
+        "--api",
+        action="store_true",
+        help="serve the control API (GET /strategy, POST /strategy/stop-entries and "
+        "/strategy/resume-entries) on the config's service host and port (default "
+        "127.0.0.1:8100; another host needs the token in service.token_env)",
+    )
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -143,7 +150,7 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     console = Console()
     try:
-        return asyncio.run(_run_strategy(config, args.url, console))
+        return asyncio.run(_run_strategy(config, args.url, console, api=args.api))
     except (ConfigError, StorageError) as exc:
         print(f"fundarb run: {exc}", file=sys.stderr)
         return 1
@@ -151,10 +158,18 @@ def _run(args: argparse.Namespace) -> int:
         return 130
 
 
-async def _run_strategy(config: Any, url: str | None, console: Console) -> int:
+async def _run_strategy(config: Any, url: str | None, console: Console, *, api: bool) -> int:
     from fundarb.funding.service import open_venues
     from fundarb.storage import Store
     from fundarb.strategies.funding_arbitrage import FundingArbitrage
+
+    secret = config.service.token()
+    token = secret.get_secret_value() if secret is not None else None
+    if api and not config.service.is_loopback and token is None:
+        raise ConfigError(
+            f"--api on {config.service.host} exposes the kill switch beyond this machine: set "
+            f"{config.service.token_env} to a token first (clients send it as a bearer token)"
+        )
 
     async with Store.open(url or config.database()) as store:
         await store.upgrade()
@@ -164,25 +179,70 @@ async def _run_strategy(config: Any, url: str | None, console: Console) -> int:
                 f"fundarb run: {len(feeds)} venues ({', '.join(f.name for f in feeds)}), "
                 f"database {store.name}; Ctrl-C stops cleanly"
             )
-            main = asyncio.current_task()
-            assert main is not None
-            with _signals(strategy, main):
+            stopping = asyncio.Event()
+            with _signals(strategy, stopping.set):
                 try:
                     await strategy.start()
                     async with asyncio.TaskGroup() as group:
                         runner = group.create_task(strategy.run())
+                        group.create_task(_stop_on(stopping, runner))
                         group.create_task(_print_events(strategy, console, runner))
+                        if api:
+                            group.create_task(_serve_api(strategy, config, token, runner))
                 finally:
                     _print_summary(strategy, console)
     return 0
 
 
+async def _serve_api(
+    strategy: Any, config: Any, token: str | None, runner: asyncio.Task[None]
+) -> None:
+    """The control API, until the run ends."""
+    import uvicorn
+
+    from fundarb.strategies.funding_arbitrage.api import create_strategy_app
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:  # Ctrl-C and SIGTERM stay ours
+            yield
+
+    app = create_strategy_app(strategy, token=token)
+    server = Server(
+        uvicorn.Config(
+            app,
+            host=config.service.host,
+            port=config.service.port,
+            log_level="warning",
+            lifespan="off",
+        )
+    )
+    serving = asyncio.create_task(server.serve())
+    try:
+        await asyncio.wait([runner, serving], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        server.should_exit = True
+        await asyncio.wait([serving])
+
+
+async def _stop_on(stopping: asyncio.Event, runner: asyncio.Task[None]) -> None:
+    """Cancel the run (it shuts down cleanly) when asked to stop; end with it."""
+    waiter = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait([runner, waiter], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+        await asyncio.wait([waiter])
+    if stopping.is_set():
+        runner.cancel()
+
+
 @contextlib.contextmanager
-def _signals(strategy: Any, main: asyncio.Task[Any]) -> Any:
+def _signals(strategy: Any, stop: Callable[[], object]) -> Any:
     """SIGTERM stops like Ctrl-C; SIGUSR1 stops new entries, SIGUSR2 allows them again."""
     loop = asyncio.get_running_loop()
     handlers: dict[int, Callable[[], object]] = {
-        signal.SIGTERM: main.cancel,
+        signal.SIGTERM: stop,
         signal.SIGUSR1: lambda: strategy.stop_entries("SIGUSR1"),
         signal.SIGUSR2: strategy.resume_entries,
     }
