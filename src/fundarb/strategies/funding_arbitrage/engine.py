@@ -185,6 +185,8 @@ class FundingArbitrage:
         self.cycle_ms: deque[float] = deque(maxlen=1000)  # monitoring cycle CPU+wait times
         self._legs: dict[tuple[str, str], _LegState] = {}
         self._degraded: set[str] = set()
+        self.margin_usage: dict[str, Decimal] = {}  # per venue, at the last monitoring cycle
+        self._margin_alerts: set[str] = set()  # venues above risk.max_margin_usage
         self._realised = PnL.zero()  # of positions no longer in memory
         self._started = False
 
@@ -318,6 +320,8 @@ class FundingArbitrage:
             return False
         if any(p.symbol == opportunity.symbol for p in active):
             return False
+        if {opportunity.long_venue, opportunity.short_venue} & self._margin_alerts:
+            return False  # a venue's margin usage is above the limit
         cooling = self.cooldown_until.get(opportunity.symbol)
         if cooling is not None and self.clock() < cooling:
             return False
@@ -591,6 +595,10 @@ class FundingArbitrage:
         if listed is None:
             return LegView(quantity=None, mark=None, liquidation_price=None)
         venue_position = listed.get(leg.symbol)
+        if venue_position is None and listed:
+            # the venue lists positions under its own name for the symbol (ccxt: the
+            # unified BTC/USDT:USDT for our BTCUSDT): ask for this one by our name
+            venue_position = await self.clients[leg.venue].get_position(leg.symbol)
         quantity = venue_position.quantity if venue_position is not None else _ZERO
         mark = venue_position.mark_price if venue_position is not None else None
         if mark is not None:
@@ -680,6 +688,7 @@ class FundingArbitrage:
                             amount=payment.amount,
                         )
                     )
+                    _reconcile_payment(position, leg, payment)
                 if fresh:
                     await self._store_payments(position, fresh)
             elif isinstance(client, FundingRateProvider):
@@ -978,17 +987,36 @@ class FundingArbitrage:
         self.closed.append(position)
 
     async def _equity_point(self) -> None:
-        equity = _ZERO
-        reported = False
+        """Equity across the venues (None unless every venue answered), margin usage per
+        venue (above the limit: no new entries there), and the PnL split, saved."""
+        equity: Decimal | None = _ZERO
+        limit = self.settings.risk.max_margin_usage
         for venue, client in self.clients.items():
-            if venue in self._degraded or not isinstance(client, BalanceProvider):
+            if not isinstance(client, BalanceProvider):
                 continue
             try:
-                equity += (await client.get_balance()).equity
-                reported = True
-            except FundarbError:
+                balance = await client.get_balance()
+            except FundarbError as exc:
                 self._degraded.add(venue)
-        self.equity_usd = equity if reported else None
+                equity = None
+                log_event(
+                    logger, logging.WARNING, "strategy.balance_failed", venue=venue, error=exc
+                )
+                continue
+            self._degraded.discard(venue)
+            if equity is not None:
+                equity += balance.equity
+            usage = balance.margin_used / balance.equity if balance.equity > 0 else Decimal(1)
+            self.margin_usage[venue] = usage
+            if usage > limit and venue not in self._margin_alerts:
+                self._margin_alerts.add(venue)
+                self._event("risk", f"{venue} margin usage {usage:.1%} above {limit:.0%}")
+                log_event(
+                    logger, logging.WARNING, "strategy.margin_usage", venue=venue, usage=usage
+                )
+            elif usage <= limit:
+                self._margin_alerts.discard(venue)
+        self.equity_usd = equity
         pnl = self.total_pnl()
         point = EquityPoint(
             strategy_name=self.strategy_name,
@@ -1035,6 +1063,27 @@ def _open_side(signed: Decimal) -> Any:
     from fundarb.venues.orders import Side
 
     return Side.BUY if signed > 0 else Side.SELL
+
+
+def _reconcile_payment(position: PairPosition, leg: LegRef, payment: FundingPayment) -> None:
+    """A payment is checked against what we hold and its own rate: the venue's position
+    must be ours, and the amount −quantity × mark × rate (to a cent's hundredth)."""
+    ours = position.net_quantity(leg)
+    expected = -payment.position_quantity * payment.mark_price * payment.rate
+    if payment.position_quantity != ours or abs(expected - payment.amount) > Decimal("0.0001"):
+        log_event(
+            logger,
+            logging.WARNING,
+            "strategy.funding_mismatch",
+            position_id=position.position_id,
+            venue=leg.venue,
+            symbol=leg.symbol,
+            funding_time=payment.funding_time,
+            venue_quantity=payment.position_quantity,
+            our_quantity=ours,
+            amount=payment.amount,
+            expected=expected,
+        )
 
 
 def _how(result: AtomicExecutionResult) -> str:
