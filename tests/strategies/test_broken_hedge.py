@@ -69,10 +69,11 @@ async def test_delta_drift_closes_at_once(tmp_path: Path) -> None:
         await assert_flat(sim_world)
         for leg in position.legs:  # the part closed outside is booked: the pair is flat
             assert position.net_quantity(leg) == 0
+        # booked when monitoring saw it (at the mark), before the exit
         assert [t.kind for t in position.trades if t.venue == position.long.venue] == [
             "entry",
-            "exit",
             "reconstructed",
+            "exit",
         ]
 
 

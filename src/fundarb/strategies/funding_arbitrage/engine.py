@@ -41,6 +41,8 @@ from fundarb.concurrency import finish_shielded
 from fundarb.config import FundingSettings, StrategySettings
 from fundarb.errors import FundarbError
 from fundarb.execution import ExecutionTracker
+from fundarb.execution.algos import Algorithm, PairLeg, PairTwap, TwapResult, TwapState
+from fundarb.execution.core.order_executor import ExecutionResult
 from fundarb.execution.patterns.atomic_multi_order import (
     AtomicConfig,
     AtomicExecutionResult,
@@ -56,6 +58,7 @@ from fundarb.logs import log_event
 from fundarb.storage.journal import Journal
 from fundarb.storage.positions import EquityPoint
 from fundarb.storage.store import Store
+from fundarb.strategies.funding_arbitrage.entry import EntryPlan, plan_entry, twap_config
 from fundarb.strategies.funding_arbitrage.positions import (
     FundingEntry,
     LegRef,
@@ -363,6 +366,10 @@ class FundingArbitrage:
         execution = settings.execution
         if self.before_entry is not None:
             await self.before_entry(opportunity)
+        if execution.algorithm == "auto":
+            plan = await self._plan_entry(position)
+            if plan is not None and plan.algorithm is Algorithm.PAIR_TWAP:
+                return await self._open_twap(position, opportunity, plan)
         specs = [
             OrderSpec(
                 long_client,
@@ -419,8 +426,151 @@ class FundingArbitrage:
         await self._entry_failed(position, reason, result)
         return None
 
+    async def _plan_entry(self, position: PairPosition) -> EntryPlan | None:
+        """The algorithm for this entry (``execution.algorithm: auto``), logged and told as
+        an event; None (one atomic pair, as ever) when the books cannot be read."""
+        buy, sell = (PairLeg(self.clients[leg.venue], leg.symbol) for leg in position.legs)
+        try:
+            plan = await plan_entry(buy, sell, position.notional_usd)
+        except FundarbError as exc:
+            log_event(
+                logger,
+                logging.WARNING,
+                "strategy.algorithm_unknown",
+                position_id=position.position_id,
+                symbol=position.symbol,
+                error=exc,
+            )
+            self._event("algorithm", f"{position.symbol}: depth unread ({exc}): one atomic pair")
+            return None
+        choice = plan.choice
+        if choice.algorithm is not plan.algorithm:
+            log_event(
+                logger,
+                logging.INFO,
+                "strategy.algorithm_fallback",
+                position_id=position.position_id,
+                chosen=choice.algorithm.value,
+                runs=plan.algorithm.value,
+                reason=plan.note,
+            )
+        log_event(
+            logger,
+            logging.INFO,
+            "strategy.algorithm",
+            position_id=position.position_id,
+            symbol=position.symbol,
+            algorithm=plan.algorithm.value,
+            chosen=choice.algorithm.value,
+            quantity=plan.quantity,
+            size_to_depth=choice.size_to_depth,
+            slices=plan.slices,
+            reason=plan.reason,
+        )
+        self._event("algorithm", f"{position.symbol}: {plan.algorithm.value}: {plan.reason}")
+        return plan
+
+    async def _open_twap(
+        self, position: PairPosition, opportunity: Opportunity, plan: EntryPlan
+    ) -> PairPosition | None:
+        """Open through a pair TWAP on the strategy's own atomic executor. Every execution's
+        fills are booked (entry kind ``twap``) and saved as it returns, the position OPENING
+        throughout; then OPEN at the quantity the venues show on both legs, FAILED when
+        nothing traded, or closed as critical when the legs ended uneven."""
+
+        async def book(result: AtomicExecutionResult | ExecutionResult) -> None:
+            self.executions += 1
+            if isinstance(result, AtomicExecutionResult):
+                self._add_trades(position, result, "twap")
+            else:  # an order levelling the legs between slices
+                self._add_run(position, result, "adjustment", result.execution_id)
+            await self._save(position)
+
+        buy, sell = (PairLeg(self.clients[leg.venue], leg.symbol) for leg in position.legs)
+        twap = PairTwap(
+            buy=buy,
+            sell=sell,
+            quantity=plan.quantity,
+            config=twap_config(plan, self.settings.execution),
+            executor=self.executor,
+            twap_id=f"entry-{position.position_id}",
+            clock=self.clock,
+            on_execution=book,
+        )
+        position.entry_execution_id = twap.twap_id
+        await self._save(position)
+        started = self.clock()
+        try:
+            result = await twap.run()
+        except FundarbError as exc:  # raised only before its first order
+            await self._entry_failed(position, f"pair TWAP refused: {exc}", None)
+            return None
+        await self._witness_twap(position, result)
+        done = (
+            f"pair TWAP {result.state.value}: {len(result.slices)} slices, "
+            f"{result.filled_buy} / {result.filled_sell} of {result.quantity}"
+        )
+        if result.filled_buy != result.filled_sell:
+            position.notes.append(f"{done}: legs uneven ({result.error})")
+            await self._critical(position, "twap_uneven", done)
+            return None
+        if result.filled_buy <= 0:
+            reason = f"{done}: {result.error or 'nothing filled'}"
+            await self._entry_failed(position, reason, None, how="by pair TWAP filled nothing")
+            return None
+        if result.state is not TwapState.COMPLETED:
+            position.notes.append(f"{done}: {result.error}")
+        position.quantity = result.filled_buy
+        position.state = PositionState.OPEN
+        position.opened_at = started  # funding is counted from here: the first slices earn it
+        await self._save(position)
+        cost = "" if result.cost_bps is None else f", cost {result.cost_bps:.1f} bps"
+        self._event(
+            "opened",
+            f"{position.symbol}: long {position.long.venue} / short {position.short.venue}, "
+            f"{position.quantity} each, net APR {_pct(opportunity.net_apr)} ({done}{cost})",
+        )
+        log_event(
+            logger,
+            logging.INFO,
+            "strategy.opened",
+            position_id=position.position_id,
+            execution_id=twap.twap_id,
+            symbol=position.symbol,
+            quantity=position.quantity,
+            slices=len(result.slices),
+            twap_state=result.state.value,
+        )
+        return position
+
+    async def _witness_twap(self, position: PairPosition, result: TwapResult) -> None:
+        """Fills the venues show (each leg's position change) that no execution reported,
+        such as a late fill of a cancelled order, are booked as reconstructed trades."""
+        for leg, moved in zip(position.legs, (result.filled_buy, -result.filled_sell), strict=True):
+            missing = moved - position.net_quantity(leg)
+            if not missing:
+                continue
+            position.notes.append(f"{leg.venue}: {missing} filled that no execution reported")
+            log_event(
+                logger,
+                logging.WARNING,
+                "strategy.twap_unreported_fill",
+                position_id=position.position_id,
+                venue=leg.venue,
+                quantity=missing,
+            )
+            try:
+                await self._reconstruct(position, leg, missing)
+            except FundarbError as exc:
+                log_event(logger, logging.ERROR, "strategy.twap_unreconciled", error=exc)
+
     async def _entry_failed(
-        self, position: PairPosition, reason: str, result: AtomicExecutionResult | None
+        self,
+        position: PairPosition,
+        reason: str,
+        result: AtomicExecutionResult | None,
+        *,
+        how: str | None = None,
     ) -> None:
         position.state = PositionState.FAILED
         position.closed_at = self.clock()
@@ -429,7 +579,7 @@ class FundingArbitrage:
         if result is not None and result.outcome is AtomicOutcome.RESIDUAL_EXPOSURE:
             position.notes.append("residual exposure: see the incident; kill switch is on")
             self._event("incident", f"{position.symbol}: residual exposure after entry: {reason}")
-        how = _how(result) if result is not None else "not sent"
+        how = how or (_how(result) if result is not None else "not sent")
         self._event("open_failed", f"{position.symbol}: entry {how}: {reason}")
         log_event(
             logger,
@@ -609,6 +759,20 @@ class FundingArbitrage:
             liquidated = await self._sync_liquidations(position, leg)
             if liquidated:
                 ours = position.net_quantity(leg)
+            if quantity != ours and mark is not None:
+                # changed outside fundarb (by hand, auto-deleveraging): book the difference at
+                # the mark, so the pair's PnL follows what the venue really holds
+                log_event(
+                    logger,
+                    logging.WARNING,
+                    "strategy.outside_change",
+                    position_id=position.position_id,
+                    venue=leg.venue,
+                    symbol=leg.symbol,
+                    venue_quantity=quantity,
+                    our_quantity=ours,
+                )
+                await self._reconstruct(position, leg, quantity - ours, price=mark)
         return LegView(
             quantity=quantity,
             mark=mark,
@@ -853,16 +1017,18 @@ class FundingArbitrage:
                 ),
             )
 
-    async def _reconstruct(self, position: PairPosition, leg: LegRef, signed: Decimal) -> None:
-        """A trade we did not see (a crash between fill and record): at the venue's entry
-        price, no fee or slippage claimed."""
-        client = self.clients[leg.venue]
-        listed = await client.get_position(leg.symbol)
-        price = (
-            listed.entry_price
-            if listed is not None
-            else position.marks.get(f"{leg.venue}:{leg.symbol}", _ZERO)
-        )
+    async def _reconstruct(
+        self, position: PairPosition, leg: LegRef, signed: Decimal, *, price: Decimal | None = None
+    ) -> None:
+        """A trade we did not see (a crash between fill and record, a change made outside
+        fundarb): at ``price``, else the venue's entry price; no fee or slippage claimed."""
+        if price is None:
+            listed = await self.clients[leg.venue].get_position(leg.symbol)
+            price = (
+                listed.entry_price
+                if listed is not None
+                else position.marks.get(f"{leg.venue}:{leg.symbol}", _ZERO)
+            )
         position.trades.append(
             Trade(
                 venue=leg.venue,
@@ -946,22 +1112,34 @@ class FundingArbitrage:
                 (adjustment, "adjustment") for adjustment in leg.adjustments
             ]
             for run, run_kind in runs:
-                if run is None or not run.filled_quantity or run.fill_price is None:
-                    continue
-                position.trades.append(
-                    Trade(
-                        venue=run.venue,
-                        symbol=run.symbol,
-                        side=run.side,
-                        quantity=run.filled_quantity,
-                        price=run.fill_price,
-                        mid=run.arrival_mid if run.arrival_mid is not None else run.fill_price,
-                        fee=run.fees,
-                        time=now,
-                        kind=run_kind,
-                        execution_id=result.execution_id,
-                    )
-                )
+                if run is not None:
+                    self._add_run(position, run, run_kind, result.execution_id, now)
+
+    def _add_run(
+        self,
+        position: PairPosition,
+        run: ExecutionResult,
+        kind: str,
+        execution_id: str,
+        now: datetime | None = None,
+    ) -> None:
+        """One order's fills as a trade, at its arrival mid (else its price: no slippage)."""
+        if not run.filled_quantity or run.fill_price is None:
+            return
+        position.trades.append(
+            Trade(
+                venue=run.venue,
+                symbol=run.symbol,
+                side=run.side,
+                quantity=run.filled_quantity,
+                price=run.fill_price,
+                mid=run.arrival_mid if run.arrival_mid is not None else run.fill_price,
+                fee=run.fees,
+                time=now or self.clock(),
+                kind=kind,
+                execution_id=execution_id,
+            )
+        )
 
     async def _save(self, *positions: PairPosition) -> None:
         """Save positions (one transaction); a database that is down is logged and the
