@@ -209,9 +209,17 @@ class RiskLimits(_Finite):
 
 
 class StrategyExecution(_Finite):
-    """How pairs are opened and closed through the atomic executor."""
+    """How pairs are opened and closed through the atomic executor.
 
-    mode: ExecutionMode = ExecutionMode.LIMIT_WITH_FALLBACK  # opening both legs
+    ``algorithm``: ``atomic`` opens every pair in one atomic execution; ``auto`` chooses by
+    the pair's size against the depth both books show
+    (:func:`fundarb.execution.algos.choose_algorithm`): one atomic execution, or a pair
+    TWAP of ``twap_duration_s`` whose slices each go through the atomic executor.
+    """
+
+    algorithm: Literal["atomic", "auto"] = "atomic"  # how a pair is opened
+    twap_duration_s: float = Field(default=600.0, gt=0)  # a pair TWAP entry, from first slice
+    mode: ExecutionMode = ExecutionMode.LIMIT_WITH_FALLBACK  # opening both legs (TWAP slices)
     close_mode: ExecutionMode = ExecutionMode.MARKET_ONLY  # closing (reduce-only) legs
     timeout_s: float = Field(default=30.0, gt=0, le=3600)  # for the whole pair
     max_imbalance_s: float = Field(default=5.0, gt=0)  # one leg filled, the other not, at most

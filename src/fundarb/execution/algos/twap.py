@@ -29,7 +29,7 @@ import logging
 import math
 import random
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_CEILING, Decimal
@@ -47,8 +47,9 @@ from fundarb.execution.algos.pair import (
     min_tradable,
     utc_clock,
 )
-from fundarb.execution.core.order_executor import ExecutionMode
+from fundarb.execution.core.order_executor import ExecutionMode, ExecutionResult
 from fundarb.execution.patterns.atomic_multi_order import (
+    AtomicExecutionResult,
     AtomicMultiOrderExecutor,
     AtomicOutcome,
     OrderSpec,
@@ -217,6 +218,9 @@ class PairTwap:
     every slice). ``checkpoints``: where the TWAP keeps what it needs to resume (see the
     module docstring); ``twap_id`` names it there. ``clock``: UTC time to schedule by.
     ``on_progress``: called (synchronously) with a :class:`TwapProgress` at every step.
+    ``on_execution``: awaited with every execution the TWAP sent (each slice's atomic
+    result, each levelling order's result) as soon as it returns, before the next one is
+    sent: a caller that books trades sees every fill.
     Raises :class:`InvalidOrderError` for bad input, before anything is sent.
     """
 
@@ -233,6 +237,8 @@ class PairTwap:
         checkpoints: CheckpointStore | None = None,
         clock: Clock | None = None,
         on_progress: Callable[[TwapProgress], None] | None = None,
+        on_execution: Callable[[AtomicExecutionResult | ExecutionResult], Awaitable[None]]
+        | None = None,
     ) -> None:
         try:
             self.quantity = to_positive_decimal(quantity, name="quantity")
@@ -246,6 +252,7 @@ class PairTwap:
         self.checkpoints = checkpoints
         self.clock = clock or utc_clock
         self.on_progress = on_progress
+        self.on_execution = on_execution
         self._stop = asyncio.Event()
         self._state = TwapState.PENDING
         self._started_at: datetime | None = None
@@ -470,6 +477,8 @@ class PairTwap:
             outcome = result.outcome.value
             execution_id = result.execution_id
             cost = atomic_cost(result, self._mids)
+            if self.on_execution is not None:
+                await self.on_execution(result)
             if result.outcome is AtomicOutcome.RESIDUAL_EXPOSURE:
                 log_event(
                     logger,
@@ -556,6 +565,8 @@ class PairTwap:
                 log_event(logger, logging.ERROR, "twap.rebalance.refused", error=exc)
             else:
                 self._cost += execution_cost([result], self._mids[index])
+                if self.on_execution is not None:
+                    await self.on_execution(result)
             await self._read_filled()
         if self._filled[0] != self._filled[1]:
             self._fail(f"legs uneven by {self._filled[0] - self._filled[1]}: could not level them")
