@@ -88,6 +88,10 @@ async def recover(
     unfinished = await journal.unfinished()
     roots = sorted({execution_id[:_ROOT] for execution_id in unfinished})
     closer = executor or AtomicMultiOrderExecutor()
+    if closer.executor.journal is None:
+        # the flattening orders are journalled like any other (intent before send), so a
+        # crash during recovery leaves them for the next recovery to find
+        closer.executor.journal = journal
     for root in roots:
         entries = [e for e in await journal.entries() if e.execution_id.startswith(root)]
         recovered = await _recover_one(root, entries, clients, closer, journal.store)
