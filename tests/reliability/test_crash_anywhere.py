@@ -74,11 +74,6 @@ def test_positions_match_the_venues_after_a_clean_stop(crashes: CrashReport) -> 
     assert not crashes.of("unclean_stop"), _lines(crashes, "unclean_stop")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: the fills table is written only by recovery, for executions a crash left "
-    "unfinished; the fills of executions that end normally never reach it (issue 9)",
-)
 def test_every_venue_fill_is_in_the_database_exactly_once(crashes: CrashReport) -> None:
     assert crashes.venue_fills > 0
     assert not crashes.of("fill_not_recorded"), _lines(crashes, "fill_not_recorded")

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from fundarb.errors import FundarbError
 from fundarb.execution.core.leg import LegRunner
 from fundarb.execution.core.order_state import OrderKind
 from fundarb.venues.orders import Liquidity
+
+if TYPE_CHECKING:
+    from fundarb.venues.orders import Fill
 
 __all__ = ["LegCosts", "leg_costs"]
 
@@ -29,6 +33,7 @@ class LegCosts:
     estimated: bool
     maker: Decimal
     taker: Decimal
+    fills: tuple[Fill, ...] = ()  # the venue's fill records, when it listed them all
 
 
 async def leg_costs(run: LegRunner) -> LegCosts:
@@ -49,6 +54,7 @@ async def leg_costs(run: LegRunner) -> LegCosts:
             estimated=False,
             maker=sum((f.quantity for f in fills if f.liquidity is Liquidity.MAKER), _ZERO),
             taker=sum((f.quantity for f in fills if f.liquidity is Liquidity.TAKER), _ZERO),
+            fills=tuple(fills),
         )
     value = _ZERO
     maker = taker = _ZERO

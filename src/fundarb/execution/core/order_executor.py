@@ -27,6 +27,7 @@ import asyncio
 import logging
 import math
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -43,7 +44,7 @@ from fundarb.logs import log_event
 from fundarb.numbers import to_positive_decimal
 from fundarb.storage.journal import EntryKind, JournalEntry
 from fundarb.venues.markets import MarketSpec
-from fundarb.venues.orders import Side, parse_side
+from fundarb.venues.orders import Fill, Side, parse_side
 
 if TYPE_CHECKING:
     from fundarb.execution.monitoring.execution_tracker import ExecutionTracker
@@ -270,6 +271,21 @@ class OrderExecutor:
         )
         return result
 
+    async def _keep_fills(self, execution_id: str, fills: Sequence[Fill]) -> None:
+        """Store the venue's fills of a leg in the journal's database (each once), before
+        the execution's outcome is journalled: an execution a crash leaves unfinished has
+        its fills recorded by recovery, one that ended has them here."""
+        store = getattr(self.journal, "store", None)
+        save = getattr(store, "save_fills", None)
+        if not fills or save is None:
+            return
+        try:
+            await save(list(fills), execution_id=execution_id)
+        except FundarbError as exc:  # recovery and the venues still have them
+            log_event(
+                logger, logging.ERROR, "exec.fills.not_saved", execution_id=execution_id, error=exc
+            )
+
     async def note_outcome(self, execution_id: str, outcome: str) -> None:
         """Journal that an execution ended (recovery leaves it alone from then on)."""
         if self.journal is None:
@@ -368,6 +384,7 @@ class OrderExecutor:
     async def _result(self, leg: PreparedLeg, outcome: Outcome) -> ExecutionResult:
         run = leg.run
         costs = await leg_costs(run)
+        await self._keep_fills(run.execution_id, costs.fills)
         filled = run.filled
         mid = leg.book.mid
         slippage = None
