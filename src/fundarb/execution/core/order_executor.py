@@ -135,6 +135,7 @@ class OrderExecutor:
         self.config = config if config is not None else ExecutorConfig()
         self.modes = Modes(self.config)
         self.journal = journal
+        self._unsaved_fills: dict[str, list[Fill]] = {}  # until the outcome stores them
         self.tracker = tracker
         self.strategy_name = strategy_name
 
@@ -271,25 +272,38 @@ class OrderExecutor:
         )
         return result
 
-    async def _keep_fills(self, execution_id: str, fills: Sequence[Fill]) -> None:
-        """Store the venue's fills of a leg in the journal's database (each once), before
-        the execution's outcome is journalled: an execution a crash leaves unfinished has
-        its fills recorded by recovery, one that ended has them here."""
+    def _keep_fills(self, execution_id: str, fills: Sequence[Fill]) -> None:
+        """Hold a leg's fills (the venue's records) until the execution's outcome, which
+        stores them (see :meth:`note_outcome`)."""
+        if fills and getattr(getattr(self.journal, "store", None), "save_fills", None):
+            self._unsaved_fills.setdefault(execution_id, []).extend(fills)
+
+    async def _save_fills(self) -> None:
+        """Store the fills held so far, one transaction per execution (each fill once)."""
         store = getattr(self.journal, "store", None)
-        save = getattr(store, "save_fills", None)
-        if not fills or save is None:
+        pending, self._unsaved_fills = self._unsaved_fills, {}
+        if store is None:
             return
-        try:
-            await save(list(fills), execution_id=execution_id)
-        except FundarbError as exc:  # recovery and the venues still have them
-            log_event(
-                logger, logging.ERROR, "exec.fills.not_saved", execution_id=execution_id, error=exc
-            )
+        for execution_id, fills in pending.items():
+            try:
+                await store.save_fills(fills, execution_id=execution_id)
+            except FundarbError as exc:  # recovery and the venues still have them
+                log_event(
+                    logger,
+                    logging.ERROR,
+                    "exec.fills.not_saved",
+                    execution_id=execution_id,
+                    error=exc,
+                )
 
     async def note_outcome(self, execution_id: str, outcome: str) -> None:
-        """Journal that an execution ended (recovery leaves it alone from then on)."""
+        """Journal that an execution ended (recovery leaves it alone from then on); the
+        fills of its legs are stored first: an execution a crash leaves unfinished has its
+        fills recorded by recovery, one that ended has them here."""
         if self.journal is None:
             return
+        if self._unsaved_fills:
+            await self._save_fills()
         try:
             await self.journal.append(
                 JournalEntry(execution_id=execution_id, kind=EntryKind.OUTCOME, detail=outcome)
@@ -384,7 +398,7 @@ class OrderExecutor:
     async def _result(self, leg: PreparedLeg, outcome: Outcome) -> ExecutionResult:
         run = leg.run
         costs = await leg_costs(run)
-        await self._keep_fills(run.execution_id, costs.fills)
+        self._keep_fills(run.execution_id, costs.fills)
         filled = run.filled
         mid = leg.book.mid
         slippage = None
