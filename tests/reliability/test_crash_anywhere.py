@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -28,9 +29,14 @@ SEED = int(os.environ.get("FUNDARB_RELIABILITY_SEED", "20240909"))
 def crashes(tmp_path_factory: pytest.TempPathFactory) -> CrashReport:
     """One run of every kill point, shared by the checks below."""
     root = tmp_path_factory.mktemp("crash-anywhere")
-    report = asyncio.run(
-        crash_anywhere(root, points=POINTS, seed=SEED, jitter_s=0.3 if LONG else 0.0)
-    )
+    # on a thread of its own: asyncio.run on the main thread would leave the main thread
+    # without an event loop, and the next implicit one is never closed (a ResourceWarning
+    # that fails whichever later test is running when it is collected)
+    with ThreadPoolExecutor(max_workers=1) as apart:
+        report = apart.submit(
+            asyncio.run,
+            crash_anywhere(root, points=POINTS, seed=SEED, jitter_s=0.3 if LONG else 0.0),
+        ).result()
     print(
         f"\ncrash anywhere: {len(report.kills)} kills in {report.seconds:.0f} s, seed {SEED}, "
         f"{report.venue_orders} venue orders, {report.venue_fills} venue fills; logs in {root}"
