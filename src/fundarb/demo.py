@@ -53,6 +53,15 @@ __all__ = ["DemoConfig", "DemoReport", "find_capture", "run_demo", "run_demo_blo
 
 _START = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday; any fixed date replays the same run
 _CAPTURE = Path("binance") / "usdm_btcusdt_20240808.gz"
+_SHORT_REASONS = {  # the summary fits 80 columns
+    "spread_below_threshold": "spread low",
+    "spread_flipped": "flipped",
+    "max_holding_time": "max hold",
+    "profit_target": "target",
+    "liquidation_distance": "liq. near",
+    "end of demo": "end",
+    "entry_failed": "entry failed",
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -389,9 +398,16 @@ def _events(snapshot: StrategySnapshot) -> Panel:
 
 
 def _summary(report: DemoReport, database: Path) -> RenderableType:
-    table = Table(title="pairs", expand=False)
-    for name in ("pair (long/short)", "held h", "why", "funding", "basis", "fees", "slip", "PnL"):
-        if name.startswith(("pair", "why")):
+    table = Table(
+        title="pairs (long venue/short venue)",
+        expand=False,
+        box=None,
+        header_style="bold",
+        pad_edge=False,
+        padding=(0, 1),
+    )
+    for name in ("pair", "hours", "exit", "funding", "basis", "fees", "slip", "PnL"):
+        if name in ("pair", "exit"):
             table.add_column(name, no_wrap=True)
         else:
             table.add_column(name, justify="right", no_wrap=True)
@@ -405,7 +421,7 @@ def _summary(report: DemoReport, database: Path) -> RenderableType:
         table.add_row(
             f"{p.symbol} {p.long.venue}/{p.short.venue}",
             held,
-            (p.exit_reason or p.state.value).replace("_", " ")[:18],
+            _SHORT_REASONS.get(p.exit_reason or "", p.exit_reason or p.state.value),
             _money(pnl.funding),
             _money(pnl.basis),
             _money(-pnl.fees),
