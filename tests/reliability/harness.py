@@ -366,3 +366,31 @@ async def world(
             yield built
         finally:
             await stop(built.bot, signal.SIGKILL)
+
+
+# -- database faults (part 3) -----------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def database_cut(url: str) -> AsyncIterator[None]:
+    """The bot's database cut off while inside: new connections to it refused
+    (``ALLOW_CONNECTIONS false``) and every open one terminated; allowed again on the way
+    out, whatever happened. (The same moves as ``tests/storage/outages.PostgresOutage``.)"""
+    import asyncpg
+
+    name = url.rsplit("/", 1)[1]
+    admin = await asyncpg.connect(PG_ADMIN, timeout=10)
+    try:
+        await admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+        try:
+            # the 5 s timeout: each backend has really exited, not just been signalled
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+                "WHERE datname = $1 AND pid <> pg_backend_pid()",
+                name,
+            )
+            yield
+        finally:
+            await admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+    finally:
+        await admin.close()

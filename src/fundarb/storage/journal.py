@@ -108,6 +108,9 @@ class Journal:
         # them for a batch: every _ORDERS_BACKLOG entries, an explicit flush(), the spool's
         # write-back, and recovery (sync_orders)
         self._orders_behind: list[JournalEntry] = []
+        # entries went to the spool while running: the next commit that reaches the
+        # database writes them back (so the spool drains once the database is back)
+        self._spooled = False
 
     async def append(self, entry: JournalEntry) -> None:
         """Journal ``entry``.
@@ -159,6 +162,13 @@ class Journal:
                     error=type(exc).__name__,
                 )
                 self._spool(batch)
+                self._spooled = True
+                return
+            if self._spooled:  # the database is back: write the spool back too
+                try:
+                    await self._drain()
+                except StorageError as exc:  # kept: the next commit tries again
+                    log_event(logger, logging.WARNING, "journal.spool_unflushed", error=exc)
 
     async def entries(self, execution_id: str | None = None) -> list[JournalEntry]:
         """Entries in order (spooled ones not included until flushed)."""
@@ -187,16 +197,24 @@ class Journal:
         # under the lock that spooling takes: an entry spooled while the spool is written back
         # is not emptied away unwritten, and two drains at once do not write it twice
         async with self._lock:
-            if not self.spool_path.exists():
-                return 0
-            lines = [line for line in self.spool_path.read_text().splitlines() if line.strip()]
-            if not lines:
-                return 0
-            entries = [JournalEntry.from_json(line) for line in lines]
-            try:
-                await finish_shielded(self._write_back(entries))
-            except (SQLAlchemyError, OSError) as exc:
-                raise StorageError(f"the journal spool could not be written back: {exc}") from exc
+            return await self._drain()
+
+    async def _drain(self) -> int:
+        """:meth:`flush_spool`'s work, under the lock."""
+        if not self.spool_path.exists():
+            self._spooled = False
+            return 0
+        lines = [line for line in self.spool_path.read_text().splitlines() if line.strip()]
+        if not lines:
+            self._spooled = False
+            return 0
+        entries = [JournalEntry.from_json(line) for line in lines]
+        try:
+            await finish_shielded(self._write_back(entries))
+        except (SQLAlchemyError, OSError) as exc:
+            raise StorageError(f"the journal spool could not be written back: {exc}") from exc
+        self._spooled = False
+        log_event(logger, logging.INFO, "journal.spool_flushed", entries=len(lines))
         return len(lines)
 
     async def _write_back(self, entries: list[JournalEntry]) -> None:

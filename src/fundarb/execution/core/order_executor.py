@@ -278,8 +278,11 @@ class OrderExecutor:
         if fills and getattr(getattr(self.journal, "store", None), "save_fills", None):
             self._unsaved_fills.setdefault(execution_id, []).extend(fills)
 
-    async def _save_fills(self) -> None:
-        """Store the fills held so far, one transaction per execution (each fill once)."""
+    async def save_fills(self) -> None:
+        """Store the fills held so far, one transaction per execution (each fill once).
+        Fills the database refused are held for the next try (the next outcome, or the
+        shutdown): their execution's outcome is journalled (or spooled) regardless, so
+        recovery would not look for them."""
         store = getattr(self.journal, "store", None)
         pending, self._unsaved_fills = self._unsaved_fills, {}
         if store is None:
@@ -287,7 +290,8 @@ class OrderExecutor:
         for execution_id, fills in pending.items():
             try:
                 await store.save_fills(fills, execution_id=execution_id)
-            except FundarbError as exc:  # recovery and the venues still have them
+            except FundarbError as exc:
+                self._unsaved_fills.setdefault(execution_id, []).extend(fills)
                 log_event(
                     logger,
                     logging.ERROR,
@@ -303,7 +307,7 @@ class OrderExecutor:
         if self.journal is None:
             return
         if self._unsaved_fills:
-            await self._save_fills()
+            await self.save_fills()
         try:
             await self.journal.append(
                 JournalEntry(execution_id=execution_id, kind=EntryKind.OUTCOME, detail=outcome)

@@ -74,6 +74,7 @@ class StrategyBase:
     executions: int
     _degraded: set[str]  # venues whose last read failed: no entries there
     _realised: PnL  # of positions no longer in memory
+    _unsaved: dict[str, PairPosition]  # saves the database refused, by position id
 
     if TYPE_CHECKING:
         # what one part calls in another: declared for the type checker only, so the
@@ -131,20 +132,25 @@ class StrategyBase:
 
     async def _save(self, *positions: PairPosition) -> None:
         """Save positions (one transaction); a database that is down is logged and the
-        positions are saved again at their next change."""
-        if not positions:
+        positions are saved again with the next save of any position (a retired one has no
+        next change of its own) or at shutdown."""
+        if not positions and not self._unsaved:
             return
         now = self.clock()
+        batch = {p.position_id: p for p in (*self._unsaved.values(), *positions)}
         try:
-            await self.store.save_positions([p.to_row(now) for p in positions])
+            await self.store.save_positions([p.to_row(now) for p in batch.values()])
         except FundarbError as exc:
+            self._unsaved = batch
             log_event(
                 logger,
                 logging.ERROR,
                 "strategy.position_not_saved",
-                position_id=",".join(p.position_id for p in positions),
+                position_id=",".join(batch),
                 error=exc,
             )
+        else:
+            self._unsaved = {}
 
     async def _retire(self, position: PairPosition) -> None:
         await self._save(position)

@@ -140,8 +140,12 @@ class Closing(StrategyBase):
                     )
         with contextlib.suppress(FundarbError):
             await self.journal.flush()
+        with contextlib.suppress(FundarbError):  # entries spooled while the database was down
+            await self.journal.flush_spool()
+        await self.executor.executor.save_fills()  # fills the database refused so far
         with contextlib.suppress(FundarbError):
             await self.tracker.flush_spool()
         for position in self.positions.values():
             with contextlib.suppress(FundarbError):
                 await self.store.save_positions([position.to_row(self.clock())])
+        await self._save()  # retired pairs whose last save the database refused

@@ -147,6 +147,7 @@ class FundingArbitrage(TwapEntry, Monitoring, Closing, Restarting, StrategyBase)
         self.executions = 0
         self.cycle_ms = deque(maxlen=1000)  # monitoring cycle CPU+wait times
         self._legs = {}
+        self._unsaved = {}
         self._degraded = set()
         self.margin_usage = {}  # per venue, at the last monitoring cycle
         self._margin_alerts = set()  # venues above risk.max_margin_usage
