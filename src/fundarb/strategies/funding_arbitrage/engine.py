@@ -263,6 +263,8 @@ class FundingArbitrage(TwapEntry, Monitoring, Closing, Restarting, StrategyBase)
             return False
         if {opportunity.long_venue, opportunity.short_venue} & self._margin_alerts:
             return False  # a venue's margin usage is above the limit
+        if {opportunity.long_venue, opportunity.short_venue} & self._degraded:
+            return False  # found failing during this scan (the scan's filter predates it)
         cooling = self.cooldown_until.get(opportunity.symbol)
         if cooling is not None and self.clock() < cooling:
             return False
