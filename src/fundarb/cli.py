@@ -10,7 +10,6 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
-from decimal import Decimal, InvalidOperation
 
 from fundarb import __version__
 from fundarb.cli_algos import add_command as add_twap_command
@@ -39,26 +38,6 @@ Migrate fundarb's database. SQLite by default (a file under $FUNDARB_HOME, defau
 ~/.local/share/fundarb/fundarb.db), PostgreSQL via --url or FUNDARB_DATABASE_URL
 (postgresql://user@host/db). Passwords are never printed.
 """
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number above zero, got {text}")
-    return value
-
-
-def _positive_decimal(text: str) -> Decimal:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value.is_finite() or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number above zero, got {text}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,8 +8,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
+
+from fundarb.cli_args import positive_decimal, positive_float, positive_int
 
 __all__ = ["add_command", "run_command"]
 
@@ -26,36 +28,6 @@ seed gives the same market); nothing touches a real exchange.
 """
 
 
-def _positive_decimal(text: str) -> Decimal:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value.is_finite() or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number above zero, got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (0 < value < float("inf")):
-        raise argparse.ArgumentTypeError(f"must be a finite number above zero, got {text}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {text}")
-    return value
-
-
 def add_command(commands: Any) -> None:
     twap = commands.add_parser(
         "twap",
@@ -65,22 +37,22 @@ def add_command(commands: Any) -> None:
     )
     twap.add_argument(
         "--quantity",
-        type=_positive_decimal,
+        type=positive_decimal,
         default=Decimal("2"),
         help="BTC each way (default: %(default)s)",
     )
     twap.add_argument(
         "--duration",
-        type=_positive_float,
+        type=positive_float,
         default=120.0,
         help="simulated seconds the TWAP may take (default: %(default)s)",
     )
     twap.add_argument(
-        "--slices", type=_positive_int, default=10, help="how many slices (default: %(default)s)"
+        "--slices", type=positive_int, default=10, help="how many slices (default: %(default)s)"
     )
     twap.add_argument(
         "--speed",
-        type=_positive_float,
+        type=positive_float,
         default=5.0,
         help="simulated seconds per real second; the executor's own waits are real, so "
         "keep a slice interval above a few real seconds (default: %(default)s)",

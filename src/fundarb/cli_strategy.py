@@ -17,6 +17,7 @@ from typing import Any
 
 from rich.console import Console
 
+from fundarb.cli_args import days
 from fundarb.errors import ConfigError, StorageError
 
 __all__ = ["add_commands", "run_command"]
@@ -43,16 +44,6 @@ send SIGUSR1 (SIGUSR2 allows entries again), or with --api: POST /strategy/stop-
 """
 
 
-def _days(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < value <= 30:
-        raise argparse.ArgumentTypeError(f"must be above 0 and at most 30, got {text}")
-    return value
-
-
 def add_commands(commands: Any) -> None:
     demo = commands.add_parser(
         "demo",
@@ -61,7 +52,7 @@ def add_commands(commands: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     demo.add_argument(
-        "--days", type=_days, default=3.0, help="simulated days, up to 30 (default: %(default)s)"
+        "--days", type=days, default=3.0, help="simulated days, up to 30 (default: %(default)s)"
     )
     demo.add_argument(
         "--seed",

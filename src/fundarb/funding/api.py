@@ -25,7 +25,7 @@ from fundarb.execution import ExecutionMode
 from fundarb.funding.opportunities import Opportunity, OpportunityFilters
 from fundarb.funding.service import RatesService, check_token, venue_status_dict
 
-__all__ = ["create_app", "to_json"]
+__all__ = ["bearer_token", "create_app", "to_json"]
 
 _RATE_SORTS = ("symbol", "venue", "apr", "rate_per_hour", "next_funding_time")
 
@@ -48,6 +48,20 @@ def to_json(value: Any) -> Any:
     if is_dataclass(value) and not isinstance(value, type):
         return {f.name: to_json(getattr(value, f.name)) for f in fields(value)}
     return value
+
+
+def bearer_token(token: str | None) -> Callable[..., None]:
+    """A FastAPI dependency: every request carries ``Authorization: Bearer <token>`` (401
+    otherwise); with no token, anything passes (the server binds to loopback then)."""
+
+    def authorised(authorization: Annotated[str | None, Header()] = None) -> None:
+        given = None
+        if authorization and authorization.lower().startswith("bearer "):
+            given = authorization[7:].strip()
+        if not check_token(token, given):
+            raise HTTPException(401, "a valid bearer token is required")
+
+    return authorised
 
 
 def opportunity_json(o: Opportunity) -> dict[str, Any]:
@@ -109,12 +123,7 @@ def create_app(
             finally:
                 task.cancel()
 
-    def authorised(authorization: Annotated[str | None, Header()] = None) -> None:
-        given = None
-        if authorization and authorization.lower().startswith("bearer "):
-            given = authorization[7:].strip()
-        if not check_token(token, given):
-            raise HTTPException(401, "a valid bearer token is required")
+    authorised = bearer_token(token)
 
     app = FastAPI(
         title="fundarb rates service",

@@ -20,7 +20,14 @@ from fundarb.storage.tables import equity_points, positions
 if TYPE_CHECKING:
     from fundarb.storage.store import Store
 
-__all__ = ["EquityPoint", "PositionRow", "load_equity", "load_positions", "save_equity"]
+__all__ = [
+    "EquityPoint",
+    "PositionRow",
+    "load_equity",
+    "load_positions",
+    "save_equity",
+    "save_positions",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query
+from fastapi import Depends, FastAPI, Query
 
 from fundarb import __version__
-from fundarb.funding.api import to_json
-from fundarb.funding.service import check_token
+from fundarb.funding.api import bearer_token, to_json
 from fundarb.strategies.funding_arbitrage.engine import FundingArbitrage
 from fundarb.strategies.funding_arbitrage.positions import PairPosition
 
@@ -47,19 +46,12 @@ def _pair(position: PairPosition) -> dict[str, Any]:
 def create_strategy_app(strategy: FundingArbitrage, *, token: str | None = None) -> FastAPI:
     """The control API over a running ``strategy``."""
 
-    def authorised(authorization: Annotated[str | None, Header()] = None) -> None:
-        given = None
-        if authorization and authorization.lower().startswith("bearer "):
-            given = authorization[7:].strip()
-        if not check_token(token, given):
-            raise HTTPException(401, "a valid bearer token is required")
-
     app = FastAPI(
         title="fundarb strategy",
         version=__version__,
         description="The running funding-arbitrage strategy: its pairs, its PnL, and the "
         "kill switch that stops new entries.",
-        dependencies=[Depends(authorised)],
+        dependencies=[Depends(bearer_token(token))],
     )
 
     @app.get("/strategy")

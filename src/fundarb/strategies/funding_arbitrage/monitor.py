@@ -290,11 +290,13 @@ class Monitoring(StrategyBase):
                 read = cycle.payments.get(leg.venue) if cycle is not None else None
                 if read is None:
                     read = await client.get_funding_payments(leg.symbol, since=since)
-                payments = [p for p in read if p.symbol == leg.symbol and p.funding_time > since]
+                until = position.closed_at
                 fresh = [
                     p
-                    for p in payments
-                    if (position.closed_at is None or p.funding_time <= position.closed_at)
+                    for p in read
+                    if p.symbol == leg.symbol
+                    and since < p.funding_time
+                    and (until is None or p.funding_time <= until)
                     and not position.has_funding(leg.venue, leg.symbol, p.funding_time)
                 ]
                 for payment in fresh:
